@@ -1,0 +1,60 @@
+//! Every limit of the system, in one place. Each has a reason; relations are checked at compile
+//! time at the bottom. Kinesis limits follow shared/reference/kinesis-api.md §3.1.
+
+/// Largest data blob of one record (Kinesis default `MaxRecordSizeInKiB` = 1024).
+pub const RECORD_DATA_BYTES_MAX: usize = 1024 * 1024;
+/// Partition keys are 1..=256 Unicode characters.
+pub const PARTITION_KEY_CHARS_MIN: usize = 1;
+pub const PARTITION_KEY_CHARS_MAX: usize = 256;
+/// Records in one PutRecords call.
+pub const PUT_RECORDS_COUNT_MAX: usize = 500;
+/// Bytes (data plus partition keys) in one PutRecords call.
+pub const PUT_RECORDS_BYTES_MAX: usize = 5 * 1024 * 1024;
+/// Records returned by one GetRecords call.
+pub const GET_RECORDS_COUNT_MAX: u32 = 10_000;
+/// Bytes returned by one GetRecords call.
+pub const GET_RECORDS_BYTES_MAX: usize = 10 * 1024 * 1024;
+/// A shard iterator is valid this long after it was issued (ExpiredIteratorException after).
+pub const ITERATOR_TTL_MS: u64 = 5 * 60 * 1000;
+/// Shard iterators are opaque strings of at most 512 characters.
+pub const ITERATOR_CHARS_MAX: usize = 512;
+/// Stream names: 1..=128 of `[a-zA-Z0-9_.-]`.
+pub const STREAM_NAME_CHARS_MAX: usize = 128;
+/// Retention, in hours.
+pub const RETENTION_HOURS_DEFAULT: u32 = 24;
+pub const RETENTION_HOURS_MIN: u32 = 24;
+pub const RETENTION_HOURS_MAX: u32 = 8760;
+/// Shards in one stream, and in the whole cluster (bounded so that one node's memory and
+/// heartbeat load stay predictable; see docs/perf/model.md).
+pub const STREAM_SHARDS_MAX: u32 = 1024;
+pub const CLUSTER_SHARDS_MAX: u32 = 4096;
+/// Streams in the cluster.
+pub const STREAMS_MAX: usize = 1024;
+/// ListShards / ListStreams page sizes.
+pub const LIST_SHARDS_PAGE_MAX: u32 = 10_000;
+pub const LIST_STREAMS_PAGE_MAX: u32 = 10_000;
+/// Replicas per shard: one per zone.
+pub const REPLICAS_PER_SHARD: usize = 3;
+/// Records in one Raft entry (one PutRecords batch). The entry's sub-index is 16 bits wide.
+pub const ENTRY_RECORDS_MAX: usize = PUT_RECORDS_COUNT_MAX;
+/// Bytes of one encoded Raft entry on disk: a full PutRecords plus framing slack.
+pub const ENTRY_BYTES_MAX: usize = PUT_RECORDS_BYTES_MAX + 512 * 1024;
+/// Segment files are rolled when they reach this size.
+pub const SEGMENT_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// Entries sent in one AppendEntries RPC.
+pub const RAFT_PAYLOAD_ENTRIES_MAX: u64 = 64;
+/// Largest gRPC message the nodes accept (a full PutRecords, or a batch of Raft entries).
+pub const GRPC_MESSAGE_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Writes to one shard waiting for the Raft core at once (bounded queue in front of openraft).
+pub const SHARD_WRITES_IN_FLIGHT_MAX: usize = 1024;
+/// How long a forwarded call keeps looking for a shard's leader before giving up.
+pub const LEADER_WAIT_MS_MAX: u64 = 10_000;
+/// The sled page cache per node.
+pub const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+const _: () = assert!(ENTRY_RECORDS_MAX < (1 << 16));
+const _: () = assert!(ENTRY_BYTES_MAX as u64 <= SEGMENT_BYTES_MAX);
+const _: () = assert!(GRPC_MESSAGE_BYTES_MAX >= ENTRY_BYTES_MAX * 4);
+const _: () = assert!(PUT_RECORDS_BYTES_MAX >= RECORD_DATA_BYTES_MAX + PARTITION_KEY_CHARS_MAX * 4);
+const _: () = assert!(RETENTION_HOURS_MIN <= RETENTION_HOURS_DEFAULT);
+const _: () = assert!(RETENTION_HOURS_DEFAULT <= RETENTION_HOURS_MAX);
