@@ -63,7 +63,9 @@ impl ErrorCode {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            ErrorCode::Unavailable | ErrorCode::InternalFailure | ErrorCode::ProvisionedThroughputExceeded
+            ErrorCode::Unavailable
+                | ErrorCode::InternalFailure
+                | ErrorCode::ProvisionedThroughputExceeded
         )
     }
 }
@@ -90,7 +92,10 @@ pub struct BraidError {
 
 impl BraidError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> BraidError {
-        BraidError { code, message: message.into() }
+        BraidError {
+            code,
+            message: message.into(),
+        }
     }
     pub fn invalid(message: impl Into<String>) -> BraidError {
         BraidError::new(ErrorCode::InvalidArgument, message)
@@ -111,7 +116,9 @@ impl BraidError {
         BraidError::new(ErrorCode::Unavailable, message)
     }
     pub fn stream_not_found(name: &str) -> BraidError {
-        BraidError::not_found(format!("Stream {name} under account 000000000000 not found."))
+        BraidError::not_found(format!(
+            "Stream {name} under account 000000000000 not found."
+        ))
     }
 }
 

@@ -24,14 +24,19 @@ pub fn parse_explicit_hash_key(s: &str) -> Result<u128, BraidError> {
 }
 
 /// An inclusive range of hash keys, `[start, end]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct HashKeyRange {
     pub start: u128,
     pub end: u128,
 }
 
 impl HashKeyRange {
-    pub const FULL: HashKeyRange = HashKeyRange { start: 0, end: u128::MAX };
+    pub const FULL: HashKeyRange = HashKeyRange {
+        start: 0,
+        end: u128::MAX,
+    };
 
     pub fn new(start: u128, end: u128) -> HashKeyRange {
         assert!(start <= end, "empty hash key range {start}..={end}");
@@ -58,7 +63,11 @@ impl HashKeyRange {
         (0..n)
             .map(|i| {
                 let start = i * width;
-                let end = if i == n - 1 { u128::MAX } else { (i + 1) * width - 1 };
+                let end = if i == n - 1 {
+                    u128::MAX
+                } else {
+                    (i + 1) * width - 1
+                };
                 HashKeyRange::new(start, end)
             })
             .collect()
@@ -69,11 +78,15 @@ impl HashKeyRange {
 pub fn ranges_tile_keyspace(ranges: &[HashKeyRange]) -> bool {
     let mut sorted = ranges.to_vec();
     sorted.sort();
-    let Some(first) = sorted.first() else { return false };
+    let Some(first) = sorted.first() else {
+        return false;
+    };
     if first.start != 0 || sorted.last().map(|r| r.end) != Some(u128::MAX) {
         return false;
     }
-    sorted.windows(2).all(|w| w[0].end.checked_add(1) == Some(w[1].start))
+    sorted
+        .windows(2)
+        .all(|w| w[0].end.checked_add(1) == Some(w[1].start))
 }
 
 #[cfg(test)]
@@ -104,7 +117,10 @@ mod tests {
     #[test]
     fn explicit_hash_key_bounds() {
         assert_eq!(parse_explicit_hash_key("0").unwrap(), 0);
-        assert_eq!(parse_explicit_hash_key("340282366920938463463374607431768211455").unwrap(), u128::MAX);
+        assert_eq!(
+            parse_explicit_hash_key("340282366920938463463374607431768211455").unwrap(),
+            u128::MAX
+        );
         assert!(parse_explicit_hash_key("340282366920938463463374607431768211456").is_err());
         assert!(parse_explicit_hash_key("-1").is_err());
         assert!(parse_explicit_hash_key("").is_err());

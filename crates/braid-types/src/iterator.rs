@@ -88,7 +88,13 @@ impl IteratorToken {
                 format!("Iterator expired. The iterator was created at time {issued_ms} while right now it is {now_ms} which is further in the future than the tolerated delay of {ITERATOR_TTL_MS} milliseconds."),
             ));
         }
-        Ok(IteratorToken { stream, stream_created_ms, shard_index, position: Position { index, sub }, issued_ms })
+        Ok(IteratorToken {
+            stream,
+            stream_created_ms,
+            shard_index,
+            position: Position { index, sub },
+            issued_ms,
+        })
     }
 }
 
@@ -111,8 +117,12 @@ mod tests {
     fn round_trip_and_expiry() {
         let t = token();
         let s = t.encode(b"secret");
-        assert_eq!(IteratorToken::decode(&s, b"secret", t.issued_ms + 1000).unwrap(), t);
-        let e = IteratorToken::decode(&s, b"secret", t.issued_ms + ITERATOR_TTL_MS + 1).unwrap_err();
+        assert_eq!(
+            IteratorToken::decode(&s, b"secret", t.issued_ms + 1000).unwrap(),
+            t
+        );
+        let e =
+            IteratorToken::decode(&s, b"secret", t.issued_ms + ITERATOR_TTL_MS + 1).unwrap_err();
         assert_eq!(e.code, ErrorCode::ExpiredIterator);
         let e = IteratorToken::decode(&s, b"other", t.issued_ms).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidArgument);

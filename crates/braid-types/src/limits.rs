@@ -41,8 +41,9 @@ pub const ENTRY_RECORDS_MAX: usize = PUT_RECORDS_COUNT_MAX;
 pub const ENTRY_BYTES_MAX: usize = PUT_RECORDS_BYTES_MAX + 512 * 1024;
 /// Segment files are rolled when they reach this size.
 pub const SEGMENT_BYTES_MAX: u64 = 64 * 1024 * 1024;
-/// Entries sent in one AppendEntries RPC.
-pub const RAFT_PAYLOAD_ENTRIES_MAX: u64 = 64;
+/// Entries sent in one AppendEntries RPC. openraft bounds batches by count only, so this times
+/// [`ENTRY_BYTES_MAX`] must fit in one gRPC message.
+pub const RAFT_PAYLOAD_ENTRIES_MAX: u64 = 8;
 /// Largest gRPC message the nodes accept (a full PutRecords, or a batch of Raft entries).
 pub const GRPC_MESSAGE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Writes to one shard waiting for the Raft core at once (bounded queue in front of openraft).
@@ -54,7 +55,8 @@ pub const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 const _: () = assert!(ENTRY_RECORDS_MAX < (1 << 16));
 const _: () = assert!(ENTRY_BYTES_MAX as u64 <= SEGMENT_BYTES_MAX);
-const _: () = assert!(GRPC_MESSAGE_BYTES_MAX >= ENTRY_BYTES_MAX * 4);
+const _: () =
+    assert!(GRPC_MESSAGE_BYTES_MAX >= ENTRY_BYTES_MAX * (RAFT_PAYLOAD_ENTRIES_MAX as usize + 1));
 const _: () = assert!(PUT_RECORDS_BYTES_MAX >= RECORD_DATA_BYTES_MAX + PARTITION_KEY_CHARS_MAX * 4);
 const _: () = assert!(RETENTION_HOURS_MIN <= RETENTION_HOURS_DEFAULT);
 const _: () = assert!(RETENTION_HOURS_DEFAULT <= RETENTION_HOURS_MAX);

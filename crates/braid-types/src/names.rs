@@ -14,7 +14,10 @@ pub fn validate_stream_name(name: &str) -> Result<(), BraidError> {
             format!("1 validation error detected: Value '{name}' at 'streamName' failed to satisfy constraint: Member must have length less than or equal to {STREAM_NAME_CHARS_MAX}"),
         ));
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-') {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+    {
         return Err(BraidError::new(
             crate::ErrorCode::Validation,
             format!("1 validation error detected: Value '{name}' at 'streamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"),
@@ -46,7 +49,9 @@ pub fn parse_shard_id(s: &str) -> Result<u32, BraidError> {
     if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(BraidError::invalid(format!("Invalid ShardId: {s}")));
     }
-    digits.parse::<u32>().map_err(|_| BraidError::not_found(format!("Shard {s} not found.")))
+    digits
+        .parse::<u32>()
+        .map_err(|_| BraidError::not_found(format!("Shard {s} not found.")))
 }
 
 pub fn stream_arn(region: &str, account: &str, name: &str) -> String {

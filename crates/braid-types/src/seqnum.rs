@@ -17,7 +17,9 @@ const SECS_MASK: u64 = (1 << 36) - 1;
 
 /// A record's position within its shard's log: the Raft log index of the entry that carries it,
 /// and its place within that entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Position {
     pub index: u64,
     pub sub: u16,
@@ -34,7 +36,10 @@ impl Position {
         (self.index << 16) | self.sub as u64
     }
     pub fn from_seq_ix(seq_ix: u64) -> Position {
-        Position { index: seq_ix >> 16, sub: (seq_ix & 0xffff) as u16 }
+        Position {
+            index: seq_ix >> 16,
+            sub: (seq_ix & 0xffff) as u16,
+        }
     }
 }
 
@@ -73,7 +78,11 @@ fn bits_at(v: &U192, lo: u32, n: u32) -> u64 {
     let low = v[limb] as u128;
     let high = if limb + 1 < 3 { v[limb + 1] as u128 } else { 0 };
     out |= (low | (high << 64)) >> off;
-    let mask = if n == 64 { u64::MAX as u128 } else { (1u128 << n) - 1 };
+    let mask = if n == 64 {
+        u64::MAX as u128
+    } else {
+        (1u128 << n) - 1
+    };
     (out & mask) as u64
 }
 
@@ -115,7 +124,12 @@ fn from_decimal(s: &str) -> Option<U192> {
 }
 
 impl SequenceNumber {
-    pub fn new(shard_create_secs: u64, shard_index: u32, position: Position, seq_time_secs: u64) -> Self {
+    pub fn new(
+        shard_create_secs: u64,
+        shard_index: u32,
+        position: Position,
+        seq_time_secs: u64,
+    ) -> Self {
         SequenceNumber {
             shard_create_secs: shard_create_secs & SECS_MASK,
             shard_index,
@@ -139,7 +153,11 @@ impl SequenceNumber {
 
     /// Parses a decimal sequence number. Only well-formed v2 numbers are accepted.
     pub fn parse(s: &str) -> Result<SequenceNumber, BraidError> {
-        let bad = || BraidError::invalid(format!("StartingSequenceNumber {s} used in GetShardIterator on shard is invalid."));
+        let bad = || {
+            BraidError::invalid(format!(
+                "StartingSequenceNumber {s} used in GetShardIterator on shard is invalid."
+            ))
+        };
         let v = from_decimal(s).ok_or_else(bad)?;
         if bits_at(&v, 184, 8) != 2 || bits_at(&v, 0, 4) != 2 || bits_at(&v, 72, 8) != 0 {
             return Err(bad());
@@ -201,7 +219,14 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "abc", "1", "0", "-5", "12345678901234567890123456789012345678901234567890123456789999"] {
+        for bad in [
+            "",
+            "abc",
+            "1",
+            "0",
+            "-5",
+            "12345678901234567890123456789012345678901234567890123456789999",
+        ] {
             assert!(SequenceNumber::parse(bad).is_err(), "{bad}");
         }
     }

@@ -1,0 +1,40 @@
+//! The control plane: a Raft group over all nodes whose state machine is the catalog.
+//!
+//! The control plane decides and the data plane executes: it records streams, shards, hash
+//! ranges, lineage and replica placement; nodes watch the applied catalog and start, stop or
+//! delete their shard groups to match. No shard write ever waits on this group.
+
+pub mod catalog;
+pub mod planner;
+
+pub use catalog::{
+    ControlRequest, ControlResponse, ControlState, ShardMeta, StreamMeta, StreamStatus,
+};
+
+use std::io::Cursor;
+
+use braid_raft::{BraidTypeConfig, NodeInfo};
+
+openraft::declare_raft_types!(
+    /// Type config of the control-plane group.
+    pub ControlTypeConfig:
+        D = ControlRequest,
+        R = ControlResponse,
+        NodeId = u64,
+        Node = NodeInfo,
+        Entry = openraft::Entry<ControlTypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+impl BraidTypeConfig for ControlTypeConfig {
+    const KIND: &'static str = "control";
+}
+
+impl braid_raft::log_store::EntryTimestamp for ControlRequest {
+    fn timestamp_ms(&self) -> Option<u64> {
+        None
+    }
+}
+
+pub type ControlRaft = openraft::Raft<ControlTypeConfig>;

@@ -1,0 +1,782 @@
+//! The public operations, over braid.v1 messages, with Kinesis semantics. Protocol front ends
+//! (gRPC in braid-gateway, and the Kinesis HTTP API) call these and only translate shapes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use braid_control::{ControlRequest, ShardMeta, StreamMeta, StreamStatus};
+use braid_proto::v1;
+use braid_raft::shard::{RecordIn, ShardRequest, ShardResponse};
+use braid_types::error::ErrorCode;
+use braid_types::hash::{parse_explicit_hash_key, partition_key_hash};
+use braid_types::iterator::IteratorToken;
+use braid_types::limits::*;
+use braid_types::names::{
+    parse_shard_id, shard_id, stream_name_from_arn, validate_partition_key, validate_stream_name,
+};
+use braid_types::seqnum::{Position, SequenceNumber};
+use braid_types::{BraidError, GroupId};
+use futures::future::join_all;
+
+use crate::forward::{ForwardOp, ForwardReply, LocalStatus};
+use crate::node::{now_ms, Node};
+
+#[derive(Clone)]
+pub struct Api {
+    pub node: Arc<Node>,
+}
+
+type R<T> = Result<T, BraidError>;
+
+fn validation(msg: impl Into<String>) -> BraidError {
+    BraidError::new(ErrorCode::Validation, msg)
+}
+
+fn seq(shard: &ShardMeta, pos: Position, arrival_ms: u64) -> String {
+    SequenceNumber::new(shard.created_ms / 1000, shard.index, pos, arrival_ms / 1000).to_string()
+}
+
+fn pb_shard(s: &ShardMeta, leader: Option<u64>, zones: &BTreeMap<u64, String>) -> v1::Shard {
+    v1::Shard {
+        shard_id: shard_id(s.index),
+        parent_shard_id: s.parent.map(shard_id).unwrap_or_default(),
+        adjacent_parent_shard_id: s.adjacent_parent.map(shard_id).unwrap_or_default(),
+        hash_key_range: Some(v1::HashKeyRange {
+            starting_hash_key: s.range.start.to_string(),
+            ending_hash_key: s.range.end.to_string(),
+        }),
+        sequence_number_range: Some(v1::SequenceNumberRange {
+            starting_sequence_number: seq(s, Position::ZERO, s.created_ms),
+            ending_sequence_number: s
+                .ending_position
+                .map(|p| seq(s, p, s.created_ms))
+                .unwrap_or_default(),
+        }),
+        replicas: s
+            .replicas
+            .iter()
+            .map(|r| v1::Replica {
+                node_id: *r,
+                zone: zones.get(r).cloned().unwrap_or_default(),
+                leader: leader == Some(*r),
+                matched_index: 0,
+            })
+            .collect(),
+        group_id: s.group,
+    }
+}
+
+impl Api {
+    pub fn new(node: Arc<Node>) -> Api {
+        Api { node }
+    }
+
+    fn zones(&self) -> BTreeMap<u64, String> {
+        self.node
+            .config
+            .peers
+            .iter()
+            .map(|p| (p.id, p.zone.clone()))
+            .collect()
+    }
+
+    fn resolve_name(name: &str, arn: &str) -> R<String> {
+        if !name.is_empty() {
+            validate_stream_name(name)?;
+            return Ok(name.to_string());
+        }
+        if !arn.is_empty() {
+            return stream_name_from_arn(arn);
+        }
+        Err(BraidError::invalid(
+            "Either StreamName or StreamARN should be provided.",
+        ))
+    }
+
+    /// The stream as this node knows it, catching up with the control leader on a miss.
+    async fn stream(&self, name: &str) -> R<StreamMeta> {
+        let local = self
+            .node
+            .control_sm
+            .read(|st| st.streams.get(name).cloned());
+        if let Some(s) = local {
+            return Ok(s);
+        }
+        self.node.catch_up_control().await;
+        self.node.control_sm.read(|st| st.stream(name).cloned())
+    }
+
+    async fn active_stream(&self, name: &str) -> R<StreamMeta> {
+        let s = self.stream(name).await?;
+        match s.status {
+            StreamStatus::Active | StreamStatus::Updating => Ok(s),
+            _ => Err(BraidError::stream_not_found(name)),
+        }
+    }
+
+    fn secret(&self) -> R<Vec<u8>> {
+        let s = self.node.control_sm.read(|st| st.iterator_secret.clone());
+        if s.is_empty() {
+            return Err(BraidError::unavailable("The cluster is still starting."));
+        }
+        Ok(s)
+    }
+
+    pub async fn create_stream(&self, req: v1::CreateStreamRequest) -> R<v1::CreateStreamResponse> {
+        validate_stream_name(&req.stream_name)?;
+        if req.shard_count < 1 {
+            return Err(validation("1 validation error detected: Value '0' at 'shardCount' failed to satisfy constraint: Member must have value greater than or equal to 1"));
+        }
+        let node = &self.node;
+        node.control_write(ControlRequest::CreateStream {
+            name: req.stream_name,
+            shard_count: req.shard_count,
+            now_ms: now_ms(),
+            region: node.config.region.clone(),
+            account: node.config.account.clone(),
+            nodes: node.control_nodes(),
+        })
+        .await?;
+        Ok(v1::CreateStreamResponse {})
+    }
+
+    pub async fn delete_stream(&self, req: v1::DeleteStreamRequest) -> R<v1::DeleteStreamResponse> {
+        let name = Self::resolve_name(&req.stream_name, &req.stream_arn)?;
+        self.stream(&name).await?;
+        self.node
+            .control_write(ControlRequest::DeleteStream { name })
+            .await?;
+        Ok(v1::DeleteStreamResponse {})
+    }
+
+    pub async fn list_streams(&self, req: v1::ListStreamsRequest) -> R<v1::ListStreamsResponse> {
+        if req.limit > LIST_STREAMS_PAGE_MAX {
+            return Err(validation(format!("1 validation error detected: Value '{}' at 'limit' failed to satisfy constraint: Member must have value less than or equal to {LIST_STREAMS_PAGE_MAX}", req.limit)));
+        }
+        self.node.catch_up_control().await;
+        let limit = if req.limit == 0 { 100 } else { req.limit } as usize;
+        let all: Vec<StreamMeta> = self.node.control_sm.read(|st| {
+            st.streams
+                .values()
+                .filter(|s| {
+                    req.exclusive_start_stream_name.is_empty()
+                        || s.name > req.exclusive_start_stream_name
+                })
+                .cloned()
+                .collect()
+        });
+        let has_more = all.len() > limit;
+        let page = &all[..all.len().min(limit)];
+        Ok(v1::ListStreamsResponse {
+            stream_names: page.iter().map(|s| s.name.clone()).collect(),
+            has_more_streams: has_more,
+            stream_summaries: page
+                .iter()
+                .map(|s| v1::StreamSummary {
+                    stream_name: s.name.clone(),
+                    stream_arn: s.arn.clone(),
+                    stream_status: s.status.as_str().into(),
+                    stream_creation_timestamp_ms: s.created_ms as i64,
+                })
+                .collect(),
+        })
+    }
+
+    fn description(
+        &self,
+        s: &StreamMeta,
+        shards: Vec<v1::Shard>,
+        has_more: bool,
+    ) -> v1::StreamDescription {
+        v1::StreamDescription {
+            stream_name: s.name.clone(),
+            stream_arn: s.arn.clone(),
+            stream_status: s.status.as_str().into(),
+            shards,
+            has_more_shards: has_more,
+            retention_period_hours: s.retention_hours,
+            stream_creation_timestamp_ms: s.created_ms as i64,
+            open_shard_count: s.shards.iter().filter(|x| x.is_open()).count() as u32,
+        }
+    }
+
+    fn pb_shards(
+        &self,
+        s: &StreamMeta,
+        after: Option<u32>,
+        limit: usize,
+    ) -> (Vec<v1::Shard>, bool) {
+        let zones = self.zones();
+        let all: Vec<&ShardMeta> = s
+            .shards
+            .iter()
+            .filter(|x| after.map(|a| x.index > a).unwrap_or(true))
+            .collect();
+        let has_more = all.len() > limit;
+        let shards = all
+            .into_iter()
+            .take(limit)
+            .map(|x| pb_shard(x, self.node.leader_of(x.group), &zones))
+            .collect();
+        (shards, has_more)
+    }
+
+    pub async fn describe_stream(
+        &self,
+        req: v1::DescribeStreamRequest,
+    ) -> R<v1::DescribeStreamResponse> {
+        let name = Self::resolve_name(&req.stream_name, &req.stream_arn)?;
+        let s = self.stream(&name).await?;
+        if req.limit > 10_000 {
+            return Err(validation("1 validation error detected: Value at 'limit' failed to satisfy constraint: Member must have value less than or equal to 10000"));
+        }
+        let limit = if req.limit == 0 {
+            100
+        } else {
+            req.limit as usize
+        };
+        let after = if req.exclusive_start_shard_id.is_empty() {
+            None
+        } else {
+            Some(parse_shard_id(&req.exclusive_start_shard_id)?)
+        };
+        let (shards, has_more) = self.pb_shards(&s, after, limit);
+        Ok(v1::DescribeStreamResponse {
+            stream_description: Some(self.description(&s, shards, has_more)),
+        })
+    }
+
+    pub async fn describe_stream_summary(
+        &self,
+        req: v1::DescribeStreamSummaryRequest,
+    ) -> R<v1::DescribeStreamSummaryResponse> {
+        let name = Self::resolve_name(&req.stream_name, &req.stream_arn)?;
+        let s = self.stream(&name).await?;
+        Ok(v1::DescribeStreamSummaryResponse {
+            stream_description_summary: Some(self.description(&s, vec![], false)),
+        })
+    }
+
+    pub async fn list_shards(&self, req: v1::ListShardsRequest) -> R<v1::ListShardsResponse> {
+        let max = if req.max_results == 0 {
+            1000
+        } else {
+            req.max_results
+        } as usize;
+        if max > LIST_SHARDS_PAGE_MAX as usize {
+            return Err(validation("1 validation error detected: Value at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 10000"));
+        }
+        let (name, after) = if !req.next_token.is_empty() {
+            if !req.stream_name.is_empty() {
+                return Err(BraidError::invalid(
+                    "NextToken and StreamName cannot be provided together.",
+                ));
+            }
+            let (n, a) = req
+                .next_token
+                .rsplit_once('/')
+                .ok_or_else(|| BraidError::invalid("Invalid NextToken."))?;
+            let a: u32 = a
+                .parse()
+                .map_err(|_| BraidError::invalid("Invalid NextToken."))?;
+            validate_stream_name(n).map_err(|_| BraidError::invalid("Invalid NextToken."))?;
+            (n.to_string(), Some(a))
+        } else {
+            let name = Self::resolve_name(&req.stream_name, &req.stream_arn)?;
+            let after = if req.exclusive_start_shard_id.is_empty() {
+                None
+            } else {
+                Some(parse_shard_id(&req.exclusive_start_shard_id)?)
+            };
+            (name, after)
+        };
+        let s = self.stream(&name).await?;
+        let (shards, has_more) = self.pb_shards(&s, after, max);
+        let next_token = if has_more {
+            let last = shards
+                .last()
+                .map(|x| parse_shard_id(&x.shard_id).unwrap_or(0))
+                .unwrap_or(0);
+            format!("{name}/{last}")
+        } else {
+            String::new()
+        };
+        Ok(v1::ListShardsResponse { shards, next_token })
+    }
+
+    fn validate_record(key: &str, data_len: usize, ehk: &str) -> R<u128> {
+        validate_partition_key(key)?;
+        if data_len > RECORD_DATA_BYTES_MAX {
+            return Err(validation(format!("1 validation error detected: Value at 'data' failed to satisfy constraint: Member must have length less than or equal to {RECORD_DATA_BYTES_MAX}")));
+        }
+        if ehk.is_empty() {
+            Ok(partition_key_hash(key))
+        } else {
+            parse_explicit_hash_key(ehk)
+        }
+    }
+
+    pub async fn put_record(&self, req: v1::PutRecordRequest) -> R<v1::PutRecordResponse> {
+        let name = Self::resolve_name(&req.stream_name, &req.stream_arn)?;
+        let hash =
+            Self::validate_record(&req.partition_key, req.data.len(), &req.explicit_hash_key)?;
+        if !req.sequence_number_for_ordering.is_empty() {
+            SequenceNumber::parse(&req.sequence_number_for_ordering).map_err(|_| {
+                BraidError::invalid(format!(
+                    "ExclusiveMinimumSequenceNumber {} used in PutRecord on stream {name} under account {} is invalid.",
+                    req.sequence_number_for_ordering, self.node.config.account
+                ))
+            })?;
+        }
+        let s = self.active_stream(&name).await?;
+        let shard = s
+            .route(hash)
+            .ok_or_else(|| BraidError::internal("no open shard for hash key"))?
+            .clone();
+        let arrival_ms = now_ms();
+        let put = ShardRequest::Put {
+            arrival_ms,
+            records: vec![RecordIn {
+                partition_key: req.partition_key,
+                data: req.data,
+            }],
+        };
+        match self.node.shard_write(shard.group, put).await? {
+            ShardResponse::Appended { index, count: 1 } => Ok(v1::PutRecordResponse {
+                shard_id: shard_id(shard.index),
+                sequence_number: seq(&shard, Position::new(index, 0), arrival_ms),
+            }),
+            ShardResponse::Sealed => Err(BraidError::unavailable("The shard was closed; retry.")),
+            other => Err(BraidError::internal(format!(
+                "unexpected write result {other:?}"
+            ))),
+        }
+    }
+
+    pub async fn put_records(&self, req: v1::PutRecordsRequest) -> R<v1::PutRecordsResponse> {
+        let name = Self::resolve_name(&req.stream_name, &req.stream_arn)?;
+        let n = req.records.len();
+        if n == 0 || n > PUT_RECORDS_COUNT_MAX {
+            return Err(validation(format!("1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length less than or equal to {PUT_RECORDS_COUNT_MAX} and greater than or equal to 1 (was {n})")));
+        }
+        let mut hashes = Vec::with_capacity(n);
+        let mut total = 0usize;
+        for r in &req.records {
+            hashes.push(Self::validate_record(
+                &r.partition_key,
+                r.data.len(),
+                &r.explicit_hash_key,
+            )?);
+            total += r.data.len() + r.partition_key.len();
+        }
+        if total > PUT_RECORDS_BYTES_MAX {
+            return Err(BraidError::invalid(format!(
+                "Records size exceeds {} MB limit",
+                PUT_RECORDS_BYTES_MAX >> 20
+            )));
+        }
+        let s = self.active_stream(&name).await?;
+        // Group by shard, remembering each record's place in the request.
+        let mut by_shard: BTreeMap<u32, (ShardMeta, Vec<usize>, Vec<RecordIn>)> = BTreeMap::new();
+        for (i, (r, h)) in req.records.into_iter().zip(hashes).enumerate() {
+            let shard = s
+                .route(h)
+                .ok_or_else(|| BraidError::internal("no open shard for hash key"))?;
+            let e = by_shard
+                .entry(shard.index)
+                .or_insert_with(|| (shard.clone(), vec![], vec![]));
+            e.1.push(i);
+            e.2.push(RecordIn {
+                partition_key: r.partition_key,
+                data: r.data,
+            });
+        }
+        let arrival_ms = now_ms();
+        let writes = by_shard.into_values().map(|(shard, places, records)| {
+            let node = self.node.clone();
+            async move {
+                let res = node
+                    .shard_write(
+                        shard.group,
+                        ShardRequest::Put {
+                            arrival_ms,
+                            records,
+                        },
+                    )
+                    .await;
+                (shard, places, res)
+            }
+        });
+        let mut out = vec![v1::PutRecordsResultEntry::default(); n];
+        let mut failed = 0u32;
+        for (shard, places, res) in join_all(writes).await {
+            for (sub, i) in places.iter().enumerate() {
+                out[*i] = match &res {
+                    Ok(ShardResponse::Appended { index, count })
+                        if *count as usize == places.len() =>
+                    {
+                        v1::PutRecordsResultEntry {
+                            shard_id: shard_id(shard.index),
+                            sequence_number: seq(
+                                &shard,
+                                Position::new(*index, sub as u16),
+                                arrival_ms,
+                            ),
+                            ..Default::default()
+                        }
+                    }
+                    Ok(other) => {
+                        failed += 1;
+                        v1::PutRecordsResultEntry {
+                            error_code: "InternalFailure".into(),
+                            error_message: format!("Internal service failure ({other:?})."),
+                            ..Default::default()
+                        }
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        let code = if e.code == ErrorCode::ProvisionedThroughputExceeded {
+                            ErrorCode::ProvisionedThroughputExceeded
+                        } else {
+                            ErrorCode::InternalFailure
+                        };
+                        v1::PutRecordsResultEntry {
+                            error_code: code.kinesis_name().into(),
+                            error_message: if code == ErrorCode::InternalFailure {
+                                "Internal service failure.".into()
+                            } else {
+                                e.message.clone()
+                            },
+                            ..Default::default()
+                        }
+                    }
+                };
+            }
+        }
+        Ok(v1::PutRecordsResponse {
+            failed_record_count: failed,
+            records: out,
+        })
+    }
+
+    async fn tip(&self, group: GroupId) -> R<(Option<u64>, Option<u64>)> {
+        match self.node.route(ForwardOp::ShardTip { group }).await? {
+            ForwardReply::ShardTip { applied, first } => Ok((applied, first)),
+            ForwardReply::Error(e) => Err(e),
+            other => Err(BraidError::internal(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    pub async fn get_shard_iterator(
+        &self,
+        req: v1::GetShardIteratorRequest,
+    ) -> R<v1::GetShardIteratorResponse> {
+        use v1::ShardIteratorType as T;
+        let name = Self::resolve_name(&req.stream_name, &req.stream_arn)?;
+        let index = parse_shard_id(&req.shard_id)?;
+        let s = self.active_stream(&name).await?;
+        let shard = s.shard(index).cloned().ok_or_else(|| {
+            BraidError::not_found(format!(
+                "Shard {} in stream {name} under account {} does not exist",
+                req.shard_id, self.node.config.account
+            ))
+        })?;
+        let kind = T::try_from(req.shard_iterator_type).unwrap_or(T::Unspecified);
+        let has_seq = !req.starting_sequence_number.is_empty();
+        if matches!(kind, T::TrimHorizon | T::Latest | T::AtTimestamp) && has_seq {
+            return Err(BraidError::invalid(
+                "Request should not contain a StartingSequenceNumber for this iterator type.",
+            ));
+        }
+        let at_seq = |s: &str| -> R<Position> {
+            let parsed = SequenceNumber::parse(s)?;
+            if parsed.shard_index != shard.index {
+                return Err(BraidError::invalid(format!(
+                    "Invalid StartingSequenceNumber. It encodes {}, while it was used in a call to a shard with {}",
+                    shard_id(parsed.shard_index),
+                    shard_id(shard.index)
+                )));
+            }
+            Ok(parsed.position)
+        };
+        let position = match kind {
+            T::TrimHorizon => Position::ZERO,
+            T::Latest => {
+                let (applied, _) = self.tip(shard.group).await?;
+                Position {
+                    index: applied.map(|a| a + 1).unwrap_or(0),
+                    sub: 0,
+                }
+            }
+            T::AtSequenceNumber | T::AfterSequenceNumber => {
+                if !has_seq {
+                    return Err(BraidError::invalid(
+                        "Must specify StartingSequenceNumber for this iterator type.",
+                    ));
+                }
+                let p = at_seq(&req.starting_sequence_number)?;
+                if kind == T::AtSequenceNumber {
+                    p
+                } else if p.sub == u16::MAX {
+                    Position {
+                        index: p.index + 1,
+                        sub: 0,
+                    }
+                } else {
+                    Position {
+                        index: p.index,
+                        sub: p.sub + 1,
+                    }
+                }
+            }
+            T::AtTimestamp => {
+                let ts = req.timestamp_ms;
+                if ts <= 0 && req.timestamp_ms != 0 {
+                    return Err(BraidError::invalid("Timestamp must be non-negative."));
+                }
+                if ts as u64 > now_ms() + 1000 {
+                    return Err(BraidError::invalid(
+                        "The timestamp provided is in the future.",
+                    ));
+                }
+                match self
+                    .node
+                    .route(ForwardOp::ShardSeekTime {
+                        group: shard.group,
+                        ts_ms: ts as u64,
+                    })
+                    .await?
+                {
+                    ForwardReply::ShardSeek(i) => Position { index: i, sub: 0 },
+                    ForwardReply::Error(e) => return Err(e),
+                    other => {
+                        return Err(BraidError::internal(format!("unexpected reply {other:?}")))
+                    }
+                }
+            }
+            T::Unspecified => {
+                return Err(validation("1 validation error detected: Value at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: [AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP]"));
+            }
+        };
+        let token = IteratorToken {
+            stream: name,
+            stream_created_ms: s.created_ms,
+            shard_index: shard.index,
+            position,
+            issued_ms: now_ms(),
+        };
+        Ok(v1::GetShardIteratorResponse {
+            shard_iterator: token.encode(&self.secret()?),
+        })
+    }
+
+    pub async fn get_records(&self, req: v1::GetRecordsRequest) -> R<v1::GetRecordsResponse> {
+        if req.limit > GET_RECORDS_COUNT_MAX {
+            return Err(validation(format!("1 validation error detected: Value '{}' at 'limit' failed to satisfy constraint: Member must have value less than or equal to {GET_RECORDS_COUNT_MAX}", req.limit)));
+        }
+        let limit = if req.limit == 0 {
+            GET_RECORDS_COUNT_MAX
+        } else {
+            req.limit
+        };
+        let secret = self.secret()?;
+        let now = now_ms();
+        let token = IteratorToken::decode(&req.shard_iterator, &secret, now)?;
+        let s = self.stream(&token.stream).await?;
+        if s.created_ms != token.stream_created_ms {
+            return Err(BraidError::stream_not_found(&token.stream));
+        }
+        let shard = s
+            .shard(token.shard_index)
+            .cloned()
+            .ok_or_else(|| BraidError::invalid("Invalid ShardIterator."))?;
+        let op = ForwardOp::ShardRead {
+            group: shard.group,
+            from: token.position,
+            limit,
+            bytes_max: GET_RECORDS_BYTES_MAX as u64,
+        };
+        let batch = match self.node.route(op).await? {
+            ForwardReply::ShardRead(b) => b,
+            ForwardReply::Error(e) => return Err(e),
+            other => return Err(BraidError::internal(format!("unexpected reply {other:?}"))),
+        };
+        let last_arrival = batch.records.last().map(|r| r.arrival_ms);
+        let records = batch
+            .records
+            .into_iter()
+            .map(|r| v1::Record {
+                sequence_number: seq(&shard, r.position, r.arrival_ms),
+                approximate_arrival_timestamp_ms: r.arrival_ms as i64,
+                data: r.data,
+                partition_key: r.partition_key,
+            })
+            .collect();
+        let millis_behind_latest = if batch.caught_up {
+            0
+        } else {
+            batch
+                .tip_arrival_ms
+                .saturating_sub(last_arrival.unwrap_or(batch.tip_arrival_ms)) as i64
+        };
+        let next_shard_iterator = if batch.closed {
+            String::new()
+        } else {
+            IteratorToken {
+                position: batch.next,
+                issued_ms: now,
+                ..token
+            }
+            .encode(&secret)
+        };
+        Ok(v1::GetRecordsResponse {
+            records,
+            next_shard_iterator,
+            millis_behind_latest,
+            child_shards: vec![],
+        })
+    }
+
+    pub async fn change_retention(
+        &self,
+        req: v1::ChangeRetentionRequest,
+        increase: bool,
+    ) -> R<v1::ChangeRetentionResponse> {
+        let name = Self::resolve_name(&req.stream_name, &req.stream_arn)?;
+        let s = self.active_stream(&name).await?;
+        let h = req.retention_period_hours;
+        if !(RETENTION_HOURS_MIN..=RETENTION_HOURS_MAX).contains(&h) {
+            return Err(BraidError::invalid(format!(
+                "Minimum allowed retention period is {RETENTION_HOURS_MIN} hours. Maximum allowed retention period is {RETENTION_HOURS_MAX} hours. Requested retention period ({h} hours) is out of range."
+            )));
+        }
+        if increase && h < s.retention_hours {
+            return Err(BraidError::invalid(format!(
+                "Requested retention period ({h} hours) for stream {name} can not be shorter than existing retention period ({} hours). Use DecreaseRetentionPeriod API.",
+                s.retention_hours
+            )));
+        }
+        if !increase && h > s.retention_hours {
+            return Err(BraidError::invalid(format!(
+                "Requested retention period ({h} hours) for stream {name} can not be longer than existing retention period ({} hours). Use IncreaseRetentionPeriod API.",
+                s.retention_hours
+            )));
+        }
+        self.node
+            .control_write(ControlRequest::SetRetention { name, hours: h })
+            .await?;
+        Ok(v1::ChangeRetentionResponse {})
+    }
+
+    pub async fn cluster_status(&self) -> R<v1::ClusterStatusResponse> {
+        let node = &self.node;
+        let asks = node.transport.peers().map(|p| {
+            let node = node.clone();
+            let id = p.id;
+            async move {
+                if id == node.id {
+                    return (id, Some(node.local_status()));
+                }
+                match node
+                    .transport
+                    .forward(id, &ForwardOp::LocalStatus, Duration::from_secs(1))
+                    .await
+                {
+                    Ok(ForwardReply::LocalStatus(s)) => (id, Some(s)),
+                    _ => (id, None),
+                }
+            }
+        });
+        let reports: Vec<(u64, Option<LocalStatus>)> = join_all(asks).await;
+        let (streams, cluster_id) = node
+            .control_sm
+            .read(|st| (st.streams.clone(), st.cluster_id.clone()));
+        let mut best: BTreeMap<GroupId, (u64, crate::forward::GroupStatus)> = BTreeMap::new();
+        for (id, rep) in reports.iter() {
+            let Some(rep) = rep else { continue };
+            for g in &rep.groups {
+                let is_leader_report = g.leader == Some(*id);
+                let replace = match best.get(&g.group) {
+                    None => true,
+                    Some((bid, b)) => is_leader_report && b.leader != Some(*bid),
+                };
+                if replace {
+                    best.insert(g.group, (*id, g.clone()));
+                }
+            }
+        }
+        let zones = self.zones();
+        let nodes = node
+            .transport
+            .peers()
+            .map(|p| {
+                let rep = reports
+                    .iter()
+                    .find(|(id, _)| *id == p.id)
+                    .and_then(|(_, r)| r.as_ref());
+                let (leaders, replicas) = rep
+                    .map(|r| {
+                        let shards: Vec<_> = r
+                            .groups
+                            .iter()
+                            .filter(|g| g.group != braid_types::CONTROL_GROUP)
+                            .collect();
+                        (
+                            shards.iter().filter(|g| g.leader == Some(p.id)).count() as u32,
+                            shards.len() as u32,
+                        )
+                    })
+                    .unwrap_or((0, 0));
+                v1::NodeStatus {
+                    node_id: p.id,
+                    zone: p.zone.clone(),
+                    address: p.addr.clone(),
+                    reachable: rep.is_some(),
+                    leader_count: leaders,
+                    replica_count: replicas,
+                }
+            })
+            .collect();
+        let mut shards = Vec::new();
+        for s in streams.values() {
+            for sh in &s.shards {
+                let st = best
+                    .get(&sh.group)
+                    .map(|(_, g)| g.clone())
+                    .unwrap_or_default();
+                let matched: BTreeMap<u64, Option<u64>> = st.matched.iter().cloned().collect();
+                shards.push(v1::ShardStatus {
+                    stream_name: s.name.clone(),
+                    shard_id: shard_id(sh.index),
+                    group_id: sh.group,
+                    leader_node_id: st.leader.unwrap_or(0),
+                    term: st.term,
+                    last_log_index: st.last_log_index.unwrap_or(0),
+                    committed_index: st.committed.unwrap_or(0),
+                    replicas: sh
+                        .replicas
+                        .iter()
+                        .map(|r| v1::Replica {
+                            node_id: *r,
+                            zone: zones.get(r).cloned().unwrap_or_default(),
+                            leader: st.leader == Some(*r),
+                            matched_index: matched.get(r).copied().flatten().unwrap_or(0),
+                        })
+                        .collect(),
+                });
+            }
+        }
+        let control_leader = best
+            .get(&braid_types::CONTROL_GROUP)
+            .and_then(|(_, g)| g.leader)
+            .unwrap_or(0);
+        Ok(v1::ClusterStatusResponse {
+            cluster_id: cluster_id.unwrap_or_default(),
+            answering_node_id: node.id,
+            control_leader_node_id: control_leader,
+            nodes,
+            shards,
+        })
+    }
+}

@@ -1,0 +1,127 @@
+//! A node's configuration: identity, zone, disk, addresses and peers.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerConfig {
+    pub id: u64,
+    pub zone: String,
+    /// host:port of the peer's gRPC listener.
+    pub addr: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub node_id: u64,
+    pub zone: String,
+    pub data_dir: PathBuf,
+    /// Address the gRPC server (public API and node-to-node RPC) binds.
+    pub listen: String,
+    /// Address other nodes and clients use to reach this node (defaults to `listen`).
+    #[serde(default)]
+    pub advertise: Option<String>,
+    /// Every node of the cluster, this one included.
+    pub peers: Vec<PeerConfig>,
+    #[serde(default = "default_region")]
+    pub region: String,
+    #[serde(default = "default_account")]
+    pub account: String,
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_interval_ms: u64,
+    #[serde(default = "default_election_min")]
+    pub election_timeout_min_ms: u64,
+    #[serde(default = "default_election_max")]
+    pub election_timeout_max_ms: u64,
+}
+
+fn default_region() -> String {
+    braid_types::names::DEFAULT_REGION.into()
+}
+fn default_account() -> String {
+    braid_types::names::DEFAULT_ACCOUNT.into()
+}
+fn default_heartbeat() -> u64 {
+    200
+}
+fn default_election_min() -> u64 {
+    800
+}
+fn default_election_max() -> u64 {
+    1600
+}
+
+impl NodeConfig {
+    pub fn advertise_addr(&self) -> &str {
+        self.advertise.as_deref().unwrap_or(&self.listen)
+    }
+
+    pub fn validate(self) -> anyhow::Result<NodeConfig> {
+        anyhow::ensure!(self.node_id != 0, "node_id must be at least 1");
+        anyhow::ensure!(!self.zone.is_empty(), "zone must not be empty");
+        let me = self.peers.iter().find(|p| p.id == self.node_id);
+        anyhow::ensure!(
+            me.is_some(),
+            "peers must include this node (id {})",
+            self.node_id
+        );
+        anyhow::ensure!(
+            me.map(|p| p.zone == self.zone) == Some(true),
+            "this node's zone differs from its peers entry"
+        );
+        let mut ids: Vec<u64> = self.peers.iter().map(|p| p.id).collect();
+        ids.sort();
+        ids.dedup();
+        anyhow::ensure!(ids.len() == self.peers.len(), "peer ids must be unique");
+        let zones: std::collections::BTreeSet<&str> =
+            self.peers.iter().map(|p| p.zone.as_str()).collect();
+        anyhow::ensure!(
+            zones.len() >= braid_types::limits::REPLICAS_PER_SHARD,
+            "peers span {} zones; shards need {}",
+            zones.len(),
+            braid_types::limits::REPLICAS_PER_SHARD
+        );
+        anyhow::ensure!(
+            self.heartbeat_interval_ms * 3 <= self.election_timeout_min_ms
+                && self.election_timeout_min_ms < self.election_timeout_max_ms,
+            "need heartbeat_interval_ms * 3 <= election_timeout_min_ms < election_timeout_max_ms"
+        );
+        Ok(self)
+    }
+
+    pub fn timing(&self) -> braid_raft::RaftTiming {
+        use std::time::Duration;
+        braid_raft::RaftTiming {
+            heartbeat_interval: Duration::from_millis(self.heartbeat_interval_ms),
+            election_timeout_min: Duration::from_millis(self.election_timeout_min_ms),
+            election_timeout_max: Duration::from_millis(self.election_timeout_max_ms),
+        }
+    }
+
+    /// The configuration of node `i` (0, 1, 2) of a three-zone cluster on one machine.
+    pub fn local_three(i: usize, data_root: &std::path::Path, base_port: u16) -> NodeConfig {
+        let letters = ["a", "b", "c"];
+        let peers = (0..3)
+            .map(|j| PeerConfig {
+                id: j as u64 + 1,
+                zone: format!("az-{}", letters[j]),
+                addr: format!("127.0.0.1:{}", base_port + j as u16),
+            })
+            .collect::<Vec<_>>();
+        NodeConfig {
+            node_id: i as u64 + 1,
+            zone: format!("az-{}", letters[i]),
+            data_dir: data_root.join(format!("node-{}", letters[i])),
+            listen: peers[i].addr.clone(),
+            advertise: None,
+            peers,
+            region: default_region(),
+            account: default_account(),
+            heartbeat_interval_ms: default_heartbeat(),
+            election_timeout_min_ms: default_election_min(),
+            election_timeout_max_ms: default_election_max(),
+        }
+    }
+}

@@ -1,0 +1,738 @@
+//! The node: opens its disk, runs the control group and its shard groups, and executes
+//! forwarded operations. `Node::route` is how every caller reaches a group's leader.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use braid_control::planner::NodeRef;
+use braid_control::{
+    ControlRaft, ControlRequest, ControlResponse, ControlState, ControlTypeConfig, StreamStatus,
+};
+use braid_raft::log_store::LogStore;
+use braid_raft::meta::MetaStore;
+use braid_raft::network::GroupNetworkFactory;
+use braid_raft::shard::{ShardRaft, ShardRequest, ShardResponse, ShardState, ShardTypeConfig};
+use braid_raft::state_machine::{SmHandle, SmStore};
+use braid_raft::{codec, NodeInfo};
+use braid_storage::{LogConfig, SegmentLog};
+use braid_types::limits::LEADER_WAIT_MS_MAX;
+use braid_types::seqnum::Position;
+use braid_types::{BraidError, GroupId, NodeId, CONTROL_GROUP};
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{EntryPayload, ServerState};
+use tokio::sync::watch;
+
+use crate::config::NodeConfig;
+use crate::forward::{ForwardOp, ForwardReply, GroupStatus, LocalStatus, ReadBatch, ReadRecord};
+use crate::transport::GrpcTransport;
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// One shard replica hosted by this node.
+pub struct ShardGroup {
+    pub group: GroupId,
+    pub raft: ShardRaft,
+    pub sm: SmHandle<ShardState>,
+    pub log: Arc<SegmentLog>,
+    meta: MetaStore,
+    dir: PathBuf,
+}
+
+pub struct Node {
+    pub config: NodeConfig,
+    pub id: NodeId,
+    db: sled::Db,
+    pub transport: Arc<GrpcTransport>,
+    pub control: ControlRaft,
+    pub control_sm: SmHandle<ControlState>,
+    groups: RwLock<HashMap<GroupId, Arc<ShardGroup>>>,
+    shutdown: watch::Sender<bool>,
+    started: Instant,
+}
+
+fn internal(e: impl std::fmt::Display) -> BraidError {
+    BraidError::internal(e.to_string())
+}
+
+impl Node {
+    /// Opens the node's disk and starts its Raft groups and background tasks.
+    pub async fn start(config: NodeConfig) -> anyhow::Result<Arc<Node>> {
+        let config = config.validate()?;
+        std::fs::create_dir_all(&config.data_dir)?;
+        let db = sled::Config::new()
+            .path(config.data_dir.join("meta"))
+            .cache_capacity(braid_types::limits::SLED_CACHE_BYTES)
+            .mode(sled::Mode::LowSpace)
+            .open()?;
+        let transport = GrpcTransport::new(&config.peers);
+        let id = config.node_id;
+
+        let control_log = Arc::new(SegmentLog::open(
+            &config.data_dir.join("control"),
+            LogConfig::default(),
+        )?);
+        let meta = MetaStore::new(&db, "control", CONTROL_GROUP)?;
+        let log_store = LogStore::<ControlTypeConfig>::open(control_log, meta.clone())?;
+        let (sm, control_sm) = SmStore::<ControlTypeConfig, ControlState>::open(meta)?;
+        let raft_config = Arc::new(braid_raft::control_raft_config(&config.timing()));
+        let control = ControlRaft::new(
+            id,
+            raft_config,
+            GroupNetworkFactory::new(CONTROL_GROUP, transport.clone()),
+            log_store,
+            sm,
+        )
+        .await?;
+
+        let (shutdown, _) = watch::channel(false);
+        let node = Arc::new(Node {
+            config,
+            id,
+            db,
+            transport,
+            control,
+            control_sm,
+            groups: RwLock::new(HashMap::new()),
+            shutdown,
+            started: Instant::now(),
+        });
+        node.clone().spawn_bootstrap();
+        node.clone().spawn_reconciler();
+        node.clone().spawn_control_duties();
+        tracing::info!(node_id = id, zone = %node.config.zone, "node started");
+        Ok(node)
+    }
+
+    fn members(&self) -> BTreeMap<NodeId, NodeInfo> {
+        self.config
+            .peers
+            .iter()
+            .map(|p| {
+                (
+                    p.id,
+                    NodeInfo {
+                        addr: p.addr.clone(),
+                        zone: p.zone.clone(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Forms the control group on first start: the lowest id initializes at once, the others
+    /// after a delay if nobody contacted them (initializing with the same membership on
+    /// several nodes is safe in openraft).
+    fn spawn_bootstrap(self: Arc<Self>) {
+        tokio::spawn(async move {
+            let lowest = self
+                .config
+                .peers
+                .iter()
+                .map(|p| p.id)
+                .min()
+                .unwrap_or(self.id);
+            let delay = if lowest == self.id {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(3)
+            };
+            tokio::time::sleep(delay).await;
+            match self.control.is_initialized().await {
+                Ok(false) => match self.control.initialize(self.members()).await {
+                    Ok(()) => tracing::info!("bootstrapped the control plane"),
+                    Err(e) => tracing::debug!(error = %e, "control plane initialize not needed"),
+                },
+                Ok(true) => {}
+                Err(e) => tracing::error!(error = %e, "control raft stopped"),
+            }
+        });
+    }
+
+    pub fn group(&self, group: GroupId) -> Option<Arc<ShardGroup>> {
+        self.groups.read().expect("lock").get(&group).cloned()
+    }
+
+    fn shard_dir(&self, group: GroupId) -> PathBuf {
+        self.config
+            .data_dir
+            .join("shards")
+            .join(format!("{group:020}"))
+    }
+
+    async fn open_group(
+        &self,
+        group: GroupId,
+        replicas: &[NodeId],
+        preferred: NodeId,
+    ) -> anyhow::Result<Arc<ShardGroup>> {
+        let dir = self.shard_dir(group);
+        let log = Arc::new(SegmentLog::open(&dir, LogConfig::default())?);
+        let meta = MetaStore::new(&self.db, "shard", group)?;
+        let log_store = LogStore::<ShardTypeConfig>::open(log.clone(), meta.clone())?;
+        let (sm_store, sm) = SmStore::<ShardTypeConfig, ShardState>::open(meta.clone())?;
+        let raft = ShardRaft::new(
+            self.id,
+            Arc::new(braid_raft::shard_raft_config(&self.config.timing())),
+            GroupNetworkFactory::new(group, self.transport.clone()),
+            log_store,
+            sm_store,
+        )
+        .await?;
+        if !raft.is_initialized().await? {
+            let all = self.members();
+            let members: BTreeMap<NodeId, NodeInfo> = replicas
+                .iter()
+                .filter_map(|r| all.get(r).map(|n| (*r, n.clone())))
+                .collect();
+            let r2 = raft.clone();
+            let delay = if preferred == self.id {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(3)
+            };
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if let Ok(false) = r2.is_initialized().await {
+                    if let Err(e) = r2.initialize(members).await {
+                        tracing::debug!(group, error = %e, "shard initialize not needed");
+                    }
+                }
+            });
+        }
+        Ok(Arc::new(ShardGroup {
+            group,
+            raft,
+            sm,
+            log,
+            meta,
+            dir,
+        }))
+    }
+
+    /// Makes the hosted groups match the catalog: opens groups placed here, and removes the
+    /// groups of deleted streams.
+    async fn reconcile(&self) {
+        let (wanted, deleted) = self.control_sm.read(|st| {
+            let wanted: Vec<(GroupId, Vec<NodeId>, NodeId)> = st
+                .streams
+                .values()
+                .flat_map(|s| s.shards.iter())
+                .filter(|sh| sh.replicas.contains(&self.id))
+                .map(|sh| (sh.group, sh.replicas.clone(), sh.preferred_leader))
+                .collect();
+            (wanted, st.deleted_groups.clone())
+        });
+        for (group, replicas, preferred) in wanted {
+            if self.group(group).is_some() {
+                continue;
+            }
+            match self.open_group(group, &replicas, preferred).await {
+                Ok(g) => {
+                    self.groups.write().expect("lock").insert(group, g);
+                    tracing::info!(group, "shard replica opened");
+                }
+                Err(e) => tracing::error!(group, error = %e, "cannot open shard replica"),
+            }
+        }
+        let doomed: Vec<Arc<ShardGroup>> = {
+            let mut groups = self.groups.write().expect("lock");
+            let ids: Vec<GroupId> = groups
+                .keys()
+                .copied()
+                .filter(|g| deleted.contains(g))
+                .collect();
+            ids.into_iter().filter_map(|g| groups.remove(&g)).collect()
+        };
+        for g in doomed {
+            let _ = g.raft.shutdown().await;
+            let _ = g.meta.clear();
+            let _ = std::fs::remove_dir_all(&g.dir);
+            tracing::info!(group = g.group, "shard replica deleted");
+        }
+        // Leftover directories of deleted groups (deleted while this node was down).
+        if let Ok(rd) = std::fs::read_dir(self.config.data_dir.join("shards")) {
+            for e in rd.flatten() {
+                if let Some(g) = e.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) {
+                    if deleted.contains(&g) && self.group(g).is_none() {
+                        let _ = std::fs::remove_dir_all(e.path());
+                        if let Ok(m) = MetaStore::new(&self.db, "shard", g) {
+                            let _ = m.clear();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn spawn_reconciler(self: Arc<Self>) {
+        tokio::spawn(async move {
+            let mut rx = self.control_sm.subscribe();
+            let mut stop = self.shutdown.subscribe();
+            loop {
+                self.reconcile().await;
+                tokio::select! {
+                    r = rx.changed() => if r.is_err() { return },
+                    _ = stop.changed() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+        });
+    }
+
+    /// Work only the control leader does: set the cluster identity once, and mark streams
+    /// ACTIVE once every shard group has a leader.
+    fn spawn_control_duties(self: Arc<Self>) {
+        tokio::spawn(async move {
+            let mut stop = self.shutdown.subscribe();
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+                if self.control.metrics().borrow().current_leader != Some(self.id) {
+                    continue;
+                }
+                if self.control_sm.read(|st| st.cluster_id.is_none()) {
+                    let mut secret = vec![0u8; 32];
+                    rand::Rng::fill(&mut rand::thread_rng(), &mut secret[..]);
+                    let cluster_id = format!("braid-{:016x}", rand::random::<u64>());
+                    let _ = self
+                        .control
+                        .client_write(ControlRequest::InitCluster {
+                            cluster_id,
+                            iterator_secret: secret,
+                        })
+                        .await;
+                }
+                let creating: Vec<(String, u64, Vec<GroupId>)> = self.control_sm.read(|st| {
+                    st.streams
+                        .values()
+                        .filter(|s| s.status == StreamStatus::Creating)
+                        .map(|s| {
+                            (
+                                s.name.clone(),
+                                s.created_ms,
+                                s.shards.iter().map(|x| x.group).collect(),
+                            )
+                        })
+                        .collect()
+                });
+                for (name, created_ms, groups) in creating {
+                    let ready = groups.iter().all(|g| {
+                        self.group(*g)
+                            .map(|sg| sg.raft.metrics().borrow().current_leader.is_some())
+                            .unwrap_or(false)
+                    });
+                    if ready {
+                        let req = ControlRequest::SetStreamStatus {
+                            name,
+                            created_ms,
+                            status: StreamStatus::Active,
+                        };
+                        let _ = self.control.client_write(req).await;
+                    }
+                }
+            }
+        });
+    }
+
+    pub async fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+        let groups: Vec<Arc<ShardGroup>> = self
+            .groups
+            .write()
+            .expect("lock")
+            .drain()
+            .map(|(_, g)| g)
+            .collect();
+        for g in groups {
+            let _ = g.raft.shutdown().await;
+        }
+        let _ = self.control.shutdown().await;
+        let _ = self.db.flush_async().await;
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The node this one believes leads `group`.
+    pub fn leader_of(&self, group: GroupId) -> Option<NodeId> {
+        if group == CONTROL_GROUP {
+            return self.control.metrics().borrow().current_leader;
+        }
+        self.group(group)
+            .and_then(|g| g.raft.metrics().borrow().current_leader)
+    }
+
+    /// Candidate nodes for a group when no leader is known: its replicas per the catalog.
+    fn replicas_of(&self, group: GroupId) -> Vec<NodeId> {
+        if group == CONTROL_GROUP {
+            return self.config.peers.iter().map(|p| p.id).collect();
+        }
+        self.control_sm.read(|st| {
+            st.streams
+                .values()
+                .flat_map(|s| s.shards.iter())
+                .find(|sh| sh.group == group)
+                .map(|sh| sh.replicas.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    /// Runs `op` on the leader of its group (here or on another node), following leader hints
+    /// and retrying through elections for up to LEADER_WAIT_MS_MAX.
+    pub async fn route(&self, op: ForwardOp) -> Result<ForwardReply, BraidError> {
+        let Some(group) = op.group() else {
+            return Ok(self.exec_local(op).await);
+        };
+        let deadline = Instant::now() + Duration::from_millis(LEADER_WAIT_MS_MAX);
+        let mut hint: Option<NodeId> = None;
+        let mut round = 0usize;
+        loop {
+            let target = hint.take().or_else(|| self.leader_of(group)).or_else(|| {
+                let r = self.replicas_of(group);
+                (!r.is_empty()).then(|| r[round % r.len()])
+            });
+            round += 1;
+            let reply = match target {
+                Some(t) if t == self.id => self.exec_local(op.clone()).await,
+                Some(t) => match self.transport.forward(t, &op, Duration::from_secs(5)).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::debug!(group, target = t, error = %e, "forward failed");
+                        ForwardReply::NotLeader { leader: None }
+                    }
+                },
+                None => ForwardReply::NotLeader { leader: None },
+            };
+            match reply {
+                ForwardReply::NotLeader { leader } => {
+                    if Instant::now() >= deadline {
+                        return Err(BraidError::unavailable(format!(
+                            "no leader for group {group}"
+                        )));
+                    }
+                    if leader.is_some() && leader != target {
+                        hint = leader;
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(25)).await;
+                    }
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// Executes an op on this node, if this node is the right one for it.
+    pub async fn exec_local(&self, op: ForwardOp) -> ForwardReply {
+        match op {
+            ForwardOp::LocalStatus => ForwardReply::LocalStatus(self.local_status()),
+            ForwardOp::ControlApplied => {
+                ForwardReply::ControlApplied(self.control_sm.applied_index())
+            }
+            ForwardOp::ControlWrite(req) => match self.control.client_write(req).await {
+                Ok(r) => ForwardReply::ControlWritten {
+                    resp: r.data,
+                    applied: Some(r.log_id.index),
+                },
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    ForwardReply::NotLeader {
+                        leader: f.leader_id,
+                    }
+                }
+                Err(e) => ForwardReply::Error(internal(e)),
+            },
+            ForwardOp::ShardWrite { group, req } => {
+                let Some(g) = self.group(group) else {
+                    return ForwardReply::NotLeader { leader: None };
+                };
+                match g.raft.client_write(req).await {
+                    Ok(r) => ForwardReply::ShardWritten(r.data),
+                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                        ForwardReply::NotLeader {
+                            leader: f.leader_id,
+                        }
+                    }
+                    Err(e) => ForwardReply::Error(internal(format!("write not confirmed: {e}"))),
+                }
+            }
+            ForwardOp::ShardRead {
+                group,
+                from,
+                limit,
+                bytes_max,
+            } => {
+                let Some(g) = self.leading(group) else {
+                    return self.not_leader(group);
+                };
+                match read_shard(&g, from, limit, bytes_max as usize) {
+                    Ok(b) => ForwardReply::ShardRead(b),
+                    Err(e) => ForwardReply::Error(e),
+                }
+            }
+            ForwardOp::ShardTip { group } => {
+                let Some(g) = self.leading(group) else {
+                    return self.not_leader(group);
+                };
+                ForwardReply::ShardTip {
+                    applied: g.sm.applied_index(),
+                    first: g.log.first_index(),
+                }
+            }
+            ForwardOp::ShardSeekTime { group, ts_ms } => {
+                let Some(g) = self.leading(group) else {
+                    return self.not_leader(group);
+                };
+                match seek_time(&g, ts_ms) {
+                    Ok(i) => ForwardReply::ShardSeek(i),
+                    Err(e) => ForwardReply::Error(e),
+                }
+            }
+        }
+    }
+
+    fn leading(&self, group: GroupId) -> Option<Arc<ShardGroup>> {
+        let g = self.group(group)?;
+        let m = g.raft.metrics();
+        let leads = { m.borrow().state == ServerState::Leader };
+        leads.then_some(g)
+    }
+
+    fn not_leader(&self, group: GroupId) -> ForwardReply {
+        ForwardReply::NotLeader {
+            leader: self.leader_of(group).filter(|l| *l != self.id),
+        }
+    }
+
+    pub fn local_status(&self) -> LocalStatus {
+        let mut groups: Vec<GroupStatus> = Vec::new();
+        let mut push = |group: GroupId, m: &openraft::RaftMetrics<u64, NodeInfo>| {
+            groups.push(GroupStatus {
+                group,
+                leader: m.current_leader,
+                term: m.current_term,
+                last_log_index: m.last_log_index,
+                committed: m.last_applied.map(|l| l.index),
+                applied: m.last_applied.map(|l| l.index),
+                matched: m
+                    .replication
+                    .as_ref()
+                    .map(|r| r.iter().map(|(id, l)| (*id, l.map(|l| l.index))).collect())
+                    .unwrap_or_default(),
+            });
+        };
+        push(CONTROL_GROUP, &self.control.metrics().borrow());
+        let hosted: Vec<Arc<ShardGroup>> = self
+            .groups
+            .read()
+            .expect("lock")
+            .values()
+            .cloned()
+            .collect();
+        for g in hosted {
+            push(g.group, &g.raft.metrics().borrow());
+        }
+        groups.sort_by_key(|g| g.group);
+        LocalStatus {
+            node_id: self.id,
+            zone: self.config.zone.clone(),
+            groups,
+        }
+    }
+
+    /// Proposes a control-plane change on the control leader and waits until this node has
+    /// applied it too, so a follow-up read here sees it.
+    pub async fn control_write(&self, req: ControlRequest) -> Result<(), BraidError> {
+        match self.route(ForwardOp::ControlWrite(req)).await? {
+            ForwardReply::ControlWritten { resp, applied } => {
+                self.wait_control_applied(applied).await;
+                match resp {
+                    ControlResponse::Ok => Ok(()),
+                    ControlResponse::Err(e) => Err(e),
+                }
+            }
+            ForwardReply::Error(e) => Err(e),
+            other => Err(internal(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    async fn wait_control_applied(&self, index: Option<u64>) {
+        let Some(index) = index else { return };
+        let mut rx = self.control_sm.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                if rx.borrow_and_update().map(|i| i >= index).unwrap_or(false) {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Brings this node's catalog up to the control leader's (used when a name is not found
+    /// locally, so a stream created through another node is visible at once).
+    pub async fn catch_up_control(&self) {
+        if let Ok(ForwardReply::ControlApplied(i)) = self.route(ForwardOp::ControlApplied).await {
+            self.wait_control_applied(i).await;
+        }
+    }
+
+    pub fn control_nodes(&self) -> Vec<NodeRef> {
+        self.config
+            .peers
+            .iter()
+            .map(|p| NodeRef {
+                id: p.id,
+                zone: p.zone.clone(),
+            })
+            .collect()
+    }
+
+    /// Writes one batch to a shard through its leader.
+    pub async fn shard_write(
+        &self,
+        group: GroupId,
+        req: ShardRequest,
+    ) -> Result<ShardResponse, BraidError> {
+        match self.route(ForwardOp::ShardWrite { group, req }).await? {
+            ForwardReply::ShardWritten(r) => Ok(r),
+            ForwardReply::Error(e) => Err(e),
+            other => Err(internal(format!("unexpected reply {other:?}"))),
+        }
+    }
+}
+
+/// Reads committed records of a shard from `from`, at most `limit` records / `bytes_max` bytes.
+fn read_shard(
+    g: &ShardGroup,
+    from: Position,
+    limit: u32,
+    bytes_max: usize,
+) -> Result<ReadBatch, BraidError> {
+    let (applied, sealed_at, tip_arrival_ms) = {
+        let applied = g.sm.applied_index();
+        let (sealed, tip) = g.sm.read(|s| (s.sealed_at, s.last_arrival_ms));
+        (applied, sealed, tip)
+    };
+    let Some(applied) = applied else {
+        return Ok(ReadBatch {
+            records: vec![],
+            next: from,
+            tip_arrival_ms,
+            caught_up: true,
+            closed: false,
+        });
+    };
+    // Never read past what is applied (committed), nor past the seal.
+    let end = sealed_at.map(|s| s.min(applied)).unwrap_or(applied);
+    let first = g.log.first_index().unwrap_or(applied + 1);
+    let mut next = if from.index < first {
+        Position {
+            index: first,
+            sub: 0,
+        }
+    } else {
+        from
+    };
+    let mut records = Vec::new();
+    let mut bytes = 0usize;
+    let mut full = false;
+    while next.index <= end && !full {
+        let chunk = g
+            .log
+            .read_range(next.index, end + 1, bytes_max.max(1))
+            .map_err(internal)?;
+        if chunk.is_empty() {
+            break;
+        }
+        for (index, _, payload) in chunk {
+            let entry: braid_raft::shard::ShardEntry = codec::decode(&payload).map_err(internal)?;
+            assert_eq!(entry.log_id.index, index);
+            if let EntryPayload::Normal(ShardRequest::Put {
+                arrival_ms,
+                records: recs,
+            }) = entry.payload
+            {
+                let start = if index == next.index {
+                    next.sub as usize
+                } else {
+                    0
+                };
+                for (sub, r) in recs.into_iter().enumerate().skip(start) {
+                    if records.len() as u32 >= limit
+                        || (bytes + r.data.len() > bytes_max && !records.is_empty())
+                    {
+                        full = true;
+                        next = Position {
+                            index,
+                            sub: sub as u16,
+                        };
+                        break;
+                    }
+                    bytes += r.data.len() + r.partition_key.len();
+                    records.push(ReadRecord {
+                        position: Position {
+                            index,
+                            sub: sub as u16,
+                        },
+                        arrival_ms,
+                        partition_key: r.partition_key,
+                        data: r.data,
+                    });
+                }
+            }
+            if full {
+                break;
+            }
+            next = Position {
+                index: index + 1,
+                sub: 0,
+            };
+        }
+    }
+    let caught_up = next.index > end;
+    let closed = caught_up && sealed_at.map(|s| s <= applied).unwrap_or(false);
+    Ok(ReadBatch {
+        records,
+        next,
+        tip_arrival_ms,
+        caught_up,
+        closed,
+    })
+}
+
+/// The index of the first entry whose timestamp is at or after `ts_ms` (binary search; entry
+/// timestamps are the leader's clock and nearly monotonic).
+fn seek_time(g: &ShardGroup, ts_ms: u64) -> Result<u64, BraidError> {
+    let applied = g.sm.applied_index().unwrap_or(0);
+    let (Some(mut lo), Some(last)) = (g.log.first_index(), g.log.last_index()) else {
+        return Ok(applied + 1);
+    };
+    let mut hi = last.min(applied) + 1;
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let ts = g
+            .log
+            .read(mid)
+            .map_err(internal)?
+            .map(|(ts, _)| ts)
+            .unwrap_or(u64::MAX);
+        if ts < ts_ms {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
+}

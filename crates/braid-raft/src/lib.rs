@@ -1,0 +1,97 @@
+//! Braid's Raft layer, on openraft 0.9 (pinned exactly in the workspace).
+//!
+//! - [`log_store::LogStore`]: openraft's `RaftLogStorage` over a per-group
+//!   [`braid_storage::SegmentLog`] (entries) and the node's sled database ([`meta::MetaStore`]:
+//!   vote, committed and purged log ids, state-machine state).
+//! - [`state_machine::SmStore`]: openraft's `RaftStateMachine` over any [`state_machine::AppState`];
+//!   the shard state machine is [`shard::ShardState`], the control plane's lives in braid-control.
+//! - [`network`]: one transport shared by every group; messages carry their group id.
+//!
+//! This crate knows nothing about gRPC: the node supplies a [`network::RaftTransport`].
+
+pub mod codec;
+pub mod log_store;
+pub mod meta;
+pub mod network;
+pub mod shard;
+pub mod state_machine;
+
+use std::io::Cursor;
+use std::time::Duration;
+
+pub use openraft;
+
+/// Where a node can be reached, and its zone. Stored in Raft memberships.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NodeInfo {
+    pub addr: String,
+    pub zone: String,
+}
+
+impl std::fmt::Display for NodeInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.addr, self.zone)
+    }
+}
+
+/// The shape every Braid Raft group shares.
+pub trait BraidTypeConfig:
+    openraft::RaftTypeConfig<
+    NodeId = u64,
+    Node = NodeInfo,
+    Entry = openraft::Entry<Self>,
+    SnapshotData = Cursor<Vec<u8>>,
+>
+{
+    /// A short name for logs and sled keys.
+    const KIND: &'static str;
+}
+
+/// Timing of a Raft group. Zones are within one region, so round trips are sub-millisecond;
+/// the election timeout bounds how long writes to a shard stall after its leader dies.
+#[derive(Clone, Debug)]
+pub struct RaftTiming {
+    pub heartbeat_interval: Duration,
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
+}
+
+impl Default for RaftTiming {
+    fn default() -> Self {
+        RaftTiming {
+            heartbeat_interval: Duration::from_millis(200),
+            election_timeout_min: Duration::from_millis(800),
+            election_timeout_max: Duration::from_millis(1600),
+        }
+    }
+}
+
+/// openraft configuration for a shard group: never snapshot on its own (the log *is* the data;
+/// retention, not snapshots, decides what is purged).
+pub fn shard_raft_config(t: &RaftTiming) -> openraft::Config {
+    let c = openraft::Config {
+        cluster_name: "braid-shard".into(),
+        heartbeat_interval: t.heartbeat_interval.as_millis() as u64,
+        election_timeout_min: t.election_timeout_min.as_millis() as u64,
+        election_timeout_max: t.election_timeout_max.as_millis() as u64,
+        max_payload_entries: braid_types::limits::RAFT_PAYLOAD_ENTRIES_MAX,
+        snapshot_policy: openraft::SnapshotPolicy::Never,
+        max_in_snapshot_log_to_keep: u64::MAX / 2,
+        ..Default::default()
+    };
+    c.validate().expect("valid shard raft config")
+}
+
+/// openraft configuration for the control-plane group: small state, snapshot every 1000 entries.
+pub fn control_raft_config(t: &RaftTiming) -> openraft::Config {
+    let c = openraft::Config {
+        cluster_name: "braid-control".into(),
+        heartbeat_interval: t.heartbeat_interval.as_millis() as u64,
+        election_timeout_min: t.election_timeout_min.as_millis() as u64,
+        election_timeout_max: t.election_timeout_max.as_millis() as u64,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(1000),
+        max_in_snapshot_log_to_keep: 1000,
+        ..Default::default()
+    };
+    c.validate().expect("valid control raft config")
+}

@@ -1,0 +1,174 @@
+//! The network of every group: one [`RaftTransport`] per node, shared by all groups; each
+//! message names its group. The node implements the transport over its internal gRPC service
+//! (one HTTP/2 connection per peer, multiplexing all groups).
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::Raft;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::{codec, BraidTypeConfig, NodeInfo};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RaftKind {
+    AppendEntries,
+    Vote,
+    InstallSnapshot,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The peer could not be reached; openraft backs off.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// The peer answered with an error that is not a Raft error.
+    #[error("network: {0}")]
+    Network(String),
+}
+
+pub trait RaftTransport: Send + Sync + 'static {
+    fn call(
+        &self,
+        target: u64,
+        target_addr: &str,
+        group: u64,
+        kind: RaftKind,
+        payload: Vec<u8>,
+    ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>>;
+}
+
+pub struct GroupNetworkFactory<C> {
+    group: u64,
+    transport: Arc<dyn RaftTransport>,
+    _c: PhantomData<C>,
+}
+
+impl<C> GroupNetworkFactory<C> {
+    pub fn new(group: u64, transport: Arc<dyn RaftTransport>) -> Self {
+        GroupNetworkFactory {
+            group,
+            transport,
+            _c: PhantomData,
+        }
+    }
+}
+
+pub struct GroupConnection<C> {
+    group: u64,
+    target: u64,
+    addr: String,
+    transport: Arc<dyn RaftTransport>,
+    _c: PhantomData<C>,
+}
+
+impl<C: BraidTypeConfig> RaftNetworkFactory<C> for GroupNetworkFactory<C> {
+    type Network = GroupConnection<C>;
+
+    async fn new_client(&mut self, target: u64, node: &NodeInfo) -> Self::Network {
+        GroupConnection {
+            group: self.group,
+            target,
+            addr: node.addr.clone(),
+            transport: self.transport.clone(),
+            _c: PhantomData,
+        }
+    }
+}
+
+impl<C: BraidTypeConfig> GroupConnection<C> {
+    async fn rpc<Req, Resp, E>(
+        &self,
+        kind: RaftKind,
+        req: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<u64, NodeInfo, RaftError<u64, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let payload = codec::encode(req);
+        let fut = self
+            .transport
+            .call(self.target, &self.addr, self.group, kind, payload);
+        let reply = match tokio::time::timeout(option.hard_ttl(), fut).await {
+            Err(_) => {
+                return Err(RPCError::Unreachable(Unreachable::new(
+                    &TransportError::Unreachable("timeout".into()),
+                )))
+            }
+            Ok(Err(e @ TransportError::Unreachable(_))) => {
+                return Err(RPCError::Unreachable(Unreachable::new(&e)))
+            }
+            Ok(Err(e)) => return Err(RPCError::Network(NetworkError::new(&e))),
+            Ok(Ok(bytes)) => bytes,
+        };
+        let res: Result<Resp, RaftError<u64, E>> =
+            codec::decode(&reply).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl<C: BraidTypeConfig> RaftNetwork<C> for GroupConnection<C> {
+    async fn append_entries(
+        &mut self,
+        req: AppendEntriesRequest<C>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
+        self.rpc(RaftKind::AppendEntries, &req, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        req: InstallSnapshotRequest<C>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<u64>,
+        RPCError<u64, NodeInfo, RaftError<u64, InstallSnapshotError>>,
+    > {
+        self.rpc(RaftKind::InstallSnapshot, &req, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        req: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
+        self.rpc(RaftKind::Vote, &req, &option).await
+    }
+}
+
+/// Serves one incoming Raft message on the receiving node: decodes it, hands it to the group's
+/// Raft, and encodes `Result<Response, RaftError>` for the sender.
+pub async fn serve<C: BraidTypeConfig>(
+    raft: &Raft<C>,
+    kind: RaftKind,
+    payload: &[u8],
+) -> Result<Vec<u8>, String> {
+    Ok(match kind {
+        RaftKind::AppendEntries => {
+            let req: AppendEntriesRequest<C> = codec::decode(payload).map_err(|e| e.to_string())?;
+            codec::encode(&raft.append_entries(req).await)
+        }
+        RaftKind::Vote => {
+            let req: VoteRequest<u64> = codec::decode(payload).map_err(|e| e.to_string())?;
+            codec::encode(&raft.vote(req).await)
+        }
+        RaftKind::InstallSnapshot => {
+            let req: InstallSnapshotRequest<C> =
+                codec::decode(payload).map_err(|e| e.to_string())?;
+            codec::encode(&raft.install_snapshot(req).await)
+        }
+    })
+}

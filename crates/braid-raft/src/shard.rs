@@ -1,0 +1,147 @@
+//! The shard group: its type config, its log entries and its (tiny) state machine.
+//!
+//! A shard's records live in its Raft log: one `Put` entry per PutRecord/PutRecords batch. A
+//! record's position is `(entry index, place in entry)`, from which its sequence number is
+//! derived, so applying an entry is O(1): the state machine only tracks the tip and the seal.
+
+use std::io::Cursor;
+
+use openraft::LogId;
+use serde::{Deserialize, Serialize};
+
+use crate::log_store::EntryTimestamp;
+use crate::state_machine::AppState;
+use crate::{BraidTypeConfig, NodeInfo};
+
+openraft::declare_raft_types!(
+    /// Type config of shard groups.
+    pub ShardTypeConfig:
+        D = ShardRequest,
+        R = ShardResponse,
+        NodeId = u64,
+        Node = NodeInfo,
+        Entry = openraft::Entry<ShardTypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+impl BraidTypeConfig for ShardTypeConfig {
+    const KIND: &'static str = "shard";
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordIn {
+    pub partition_key: String,
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ShardRequest {
+    /// A batch of records, all arriving at `arrival_ms` (the leader's clock).
+    Put {
+        arrival_ms: u64,
+        records: Vec<RecordIn>,
+    },
+    /// Closes the shard (resharding): no `Put` after this entry is part of the shard.
+    Seal { at_ms: u64 },
+}
+
+impl EntryTimestamp for ShardRequest {
+    fn timestamp_ms(&self) -> Option<u64> {
+        match self {
+            ShardRequest::Put { arrival_ms, .. } => Some(*arrival_ms),
+            ShardRequest::Seal { at_ms } => Some(*at_ms),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ShardResponse {
+    /// The records of the entry at `index` were appended at positions `(index, 0..count)`.
+    Appended { index: u64, count: u32 },
+    /// The shard was sealed before this entry; its records are not part of the shard.
+    Sealed,
+    /// Blank, membership and seal entries.
+    None,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardState {
+    /// Index of the entry that sealed the shard.
+    pub sealed_at: Option<u64>,
+    /// Index of the last entry that carried records.
+    pub last_record_index: Option<u64>,
+    /// Arrival time of the last record.
+    pub last_arrival_ms: u64,
+    pub records_total: u64,
+}
+
+impl AppState<ShardTypeConfig> for ShardState {
+    fn apply(&mut self, log_id: LogId<u64>, req: &ShardRequest) -> ShardResponse {
+        match req {
+            ShardRequest::Put { .. } if self.sealed_at.is_some() => ShardResponse::Sealed,
+            ShardRequest::Put {
+                arrival_ms,
+                records,
+            } => {
+                assert!(records.len() <= braid_types::limits::ENTRY_RECORDS_MAX);
+                if let Some(prev) = self.last_record_index {
+                    assert!(log_id.index > prev);
+                }
+                if !records.is_empty() {
+                    self.last_record_index = Some(log_id.index);
+                    self.last_arrival_ms = self.last_arrival_ms.max(*arrival_ms);
+                    self.records_total += records.len() as u64;
+                }
+                ShardResponse::Appended {
+                    index: log_id.index,
+                    count: records.len() as u32,
+                }
+            }
+            ShardRequest::Seal { .. } => {
+                if self.sealed_at.is_none() {
+                    self.sealed_at = Some(log_id.index);
+                }
+                ShardResponse::None
+            }
+        }
+    }
+
+    fn blank_response(&self) -> ShardResponse {
+        ShardResponse::None
+    }
+}
+
+pub type ShardEntry = openraft::Entry<ShardTypeConfig>;
+pub type ShardRaft = openraft::Raft<ShardTypeConfig>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_rejects_later_puts() {
+        let mut s = ShardState::default();
+        let id = |i| LogId::new(openraft::CommittedLeaderId::new(1, 1), i);
+        let put = ShardRequest::Put {
+            arrival_ms: 5,
+            records: vec![RecordIn {
+                partition_key: "k".into(),
+                data: vec![1],
+            }],
+        };
+        assert_eq!(
+            s.apply(id(1), &put),
+            ShardResponse::Appended { index: 1, count: 1 }
+        );
+        assert_eq!(
+            s.apply(id(2), &ShardRequest::Seal { at_ms: 6 }),
+            ShardResponse::None
+        );
+        assert_eq!(s.apply(id(3), &put), ShardResponse::Sealed);
+        assert_eq!(s.sealed_at, Some(2));
+        assert_eq!(s.last_record_index, Some(1));
+        assert_eq!(s.records_total, 1);
+    }
+}

@@ -1,0 +1,573 @@
+//! `braid bench`: put throughput and latency, and put→read end-to-end latency.
+//!
+//! Every record's data starts with 16 bytes: the send time (u64 little-endian, nanoseconds since
+//! the Unix epoch) and the record id (u64 little-endian); the rest is random. Consumers (one per
+//! open shard, positioned at LATEST before producing starts) compute end-to-end latency from the
+//! embedded send time, so it includes their polling interval (`--poll-ms`).
+
+use std::io::Write;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use braid_client::{v1, Client, ClientError, ShardReader, StartingPosition};
+use braid_types::{limits, ErrorCode};
+use hdrhistogram::Histogram;
+use indicatif::ProgressBar;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use tokio::task::JoinSet;
+
+use super::{progress, ConnArgs};
+
+/// Bytes at the front of every record: send time and record id.
+const HEADER_BYTES: usize = 16;
+/// Extra random bytes, so that payloads start at different offsets of the random pool.
+const POOL_SLACK: usize = 4096;
+/// Distinct errors reported.
+const ERRORS_SHOWN_MAX: usize = 5;
+/// Histograms count microseconds up to an hour.
+const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Stream to write to.
+    #[arg(long)]
+    pub stream: String,
+    /// Create the stream with this many shards first (an existing stream is used as is).
+    #[arg(long)]
+    pub create_shards: Option<u32>,
+    /// Records to put in total.
+    #[arg(long, default_value_t = 100_000)]
+    pub records: u64,
+    /// Bytes of data per record (at least 16).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(HEADER_BYTES as u64..=limits::RECORD_DATA_BYTES_MAX as u64))]
+    pub size: u64,
+    /// Concurrent producer tasks, each with one call in flight.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub producers: u64,
+    /// Records per PutRecords call.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=limits::PUT_RECORDS_COUNT_MAX as u64))]
+    pub batch: u64,
+    /// Send one PutRecord call per record instead of PutRecords batches.
+    #[arg(long)]
+    pub single: bool,
+    /// Cap on the total put rate, in records per second.
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// Also read every open shard from LATEST and measure put→read latency per record.
+    #[arg(long)]
+    pub consumers: bool,
+    /// Consumers' sleep after an empty read, in milliseconds.
+    #[arg(long, default_value_t = 10)]
+    pub poll_ms: u64,
+    /// After the last put, how long consumers may go without receiving anything before the
+    /// bench stops waiting for the remaining records, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub drain_timeout_secs: u64,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3).expect("valid histogram bounds")
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u128::from(HISTOGRAM_MAX_US)) as u64
+}
+
+/// Ids `[start, end)` of producer `p` of `n`, splitting `total` as evenly as possible.
+fn id_range(total: u64, n: u64, p: u64) -> Range<u64> {
+    let start = total * p / n;
+    let end = total * (p + 1) / n;
+    start..end
+}
+
+#[derive(Default)]
+struct Errors(Vec<String>);
+
+impl Errors {
+    fn add(&mut self, e: impl ToString) {
+        let e = e.to_string();
+        if self.0.len() < ERRORS_SHOWN_MAX && !self.0.contains(&e) {
+            self.0.push(e);
+        }
+    }
+}
+
+struct ProducerStats {
+    latency: Histogram<u64>,
+    ok: u64,
+    failed: u64,
+    calls: u64,
+    errors: Errors,
+}
+
+struct Producing {
+    client: Client,
+    stream: Arc<str>,
+    size: usize,
+    batch: u64,
+    single: bool,
+    /// Records per second for this task.
+    rate: Option<f64>,
+    bar: ProgressBar,
+}
+
+async fn produce(cfg: Arc<Producing>, ids: Range<u64>) -> Result<ProducerStats, ClientError> {
+    let mut rng = StdRng::from_entropy();
+    let mut pool = vec![0u8; cfg.size + POOL_SLACK];
+    rng.fill(&mut pool[..]);
+    let mut stats = ProducerStats {
+        latency: new_histogram(),
+        ok: 0,
+        failed: 0,
+        calls: 0,
+        errors: Errors::default(),
+    };
+    let started = tokio::time::Instant::now();
+    let mut id = ids.start;
+    while id < ids.end {
+        if let Some(rate) = cfg.rate {
+            let due = started + Duration::from_secs_f64((id - ids.start) as f64 / rate);
+            tokio::time::sleep_until(due).await;
+        }
+        let n = if cfg.single {
+            1
+        } else {
+            cfg.batch.min(ids.end - id)
+        };
+        let mut entries: Vec<v1::PutRecordsRequestEntry> = (id..id + n)
+            .map(|rid| {
+                let offset = rng.gen_range(0..=POOL_SLACK);
+                let mut data = pool[offset..offset + cfg.size].to_vec();
+                data[8..16].copy_from_slice(&rid.to_le_bytes());
+                v1::PutRecordsRequestEntry {
+                    data,
+                    partition_key: format!("{rid:016x}"),
+                    explicit_hash_key: String::new(),
+                }
+            })
+            .collect();
+        let sent_ns = unix_nanos().to_le_bytes();
+        for e in &mut entries {
+            e.data[..8].copy_from_slice(&sent_ns);
+        }
+        let t0 = Instant::now();
+        let result = if cfg.single {
+            let e = entries.pop().expect("one entry");
+            cfg.client
+                .put_record(&cfg.stream, &e.partition_key, e.data, None)
+                .await
+                .map(|_| 0u64)
+        } else {
+            cfg.client
+                .put_records(&cfg.stream, entries)
+                .await
+                .map(|resp| {
+                    for r in resp.records.iter().filter(|r| !r.error_code.is_empty()) {
+                        stats
+                            .errors
+                            .add(format!("{}: {}", r.error_code, r.error_message));
+                    }
+                    u64::from(resp.failed_record_count).min(n)
+                })
+        };
+        stats.latency.saturating_record(micros(t0.elapsed()).max(1));
+        stats.calls += 1;
+        match result {
+            Ok(failed) => {
+                stats.ok += n - failed;
+                stats.failed += failed;
+            }
+            // A wrong stream or argument fails every call the same way: stop at once.
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some(
+                        ErrorCode::ResourceNotFound
+                            | ErrorCode::InvalidArgument
+                            | ErrorCode::Validation
+                    )
+                ) =>
+            {
+                return Err(e);
+            }
+            Err(e) => {
+                stats.failed += n;
+                stats.errors.add(e);
+            }
+        }
+        cfg.bar.inc(n);
+        id += n;
+    }
+    Ok(stats)
+}
+
+struct ConsumerStats {
+    latency: Histogram<u64>,
+}
+
+/// Reads one shard until `stop`, recording the end-to-end latency of this run's records.
+async fn consume(
+    mut reader: ShardReader,
+    since_ns: u64,
+    received: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    poll: Duration,
+) -> Result<ConsumerStats, ClientError> {
+    let mut latency = new_histogram();
+    while !stop.load(Ordering::Relaxed) {
+        match reader.next_batch(0).await {
+            Ok(records) if records.is_empty() => {
+                if reader.is_finished() {
+                    break;
+                }
+                tokio::time::sleep(poll).await;
+            }
+            Ok(records) => {
+                let now = unix_nanos();
+                let mut ours = 0;
+                for r in &records {
+                    let Some(sent) = r
+                        .data
+                        .get(..8)
+                        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+                    else {
+                        continue;
+                    };
+                    if sent < since_ns || r.data.len() < HEADER_BYTES {
+                        continue; // not written by this run
+                    }
+                    latency.saturating_record((now.saturating_sub(sent) / 1_000).max(1));
+                    ours += 1;
+                }
+                received.fetch_add(ours, Ordering::Relaxed);
+            }
+            Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(ConsumerStats { latency })
+}
+
+pub async fn run(conn: &ConnArgs, args: BenchArgs) -> anyhow::Result<()> {
+    let client = conn.client()?;
+    if let Some(shards) = args.create_shards {
+        match client.create_stream(&args.stream, shards).await {
+            Ok(()) => {}
+            Err(e) if e.code() == Some(ErrorCode::ResourceInUse) => {
+                eprintln!("stream {} already exists; using it", args.stream);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        client
+            .wait_active(&args.stream, Duration::from_secs(120))
+            .await?;
+    }
+
+    let since_ns = unix_nanos();
+    let received = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut consumers = JoinSet::new();
+    if args.consumers {
+        let shards = client.list_shards(&args.stream).await?;
+        for shard in shards.iter().filter(|s| {
+            s.sequence_number_range
+                .as_ref()
+                .is_none_or(|r| r.ending_sequence_number.is_empty())
+        }) {
+            let reader = ShardReader::open(
+                client.clone(),
+                &args.stream,
+                &shard.shard_id,
+                StartingPosition::Latest,
+            )
+            .await?;
+            consumers.spawn(consume(
+                reader,
+                since_ns,
+                received.clone(),
+                stop.clone(),
+                Duration::from_millis(args.poll_ms),
+            ));
+        }
+    }
+
+    let bar = progress(Some(args.records), "records");
+    let cfg = Arc::new(Producing {
+        client: client.clone(),
+        stream: Arc::from(args.stream.as_str()),
+        size: args.size as usize,
+        batch: args.batch,
+        single: args.single,
+        rate: args.rate.map(|r| r.max(1) as f64 / args.producers as f64),
+        bar: bar.clone(),
+    });
+    let started = Instant::now();
+    let mut producers = JoinSet::new();
+    for p in 0..args.producers {
+        producers.spawn(produce(
+            cfg.clone(),
+            id_range(args.records, args.producers, p),
+        ));
+    }
+    let mut put_latency = new_histogram();
+    let (mut ok, mut failed, mut calls) = (0u64, 0u64, 0u64);
+    let mut errors = Errors::default();
+    let mut fatal = None;
+    while let Some(joined) = producers.join_next().await {
+        match joined {
+            Ok(Ok(s)) => {
+                put_latency
+                    .add(&s.latency)
+                    .map_err(|e| anyhow::anyhow!("merging histograms: {e}"))?;
+                ok += s.ok;
+                failed += s.failed;
+                calls += s.calls;
+                for e in s.errors.0 {
+                    errors.add(e);
+                }
+            }
+            Ok(Err(e)) => {
+                if fatal.is_none() {
+                    fatal = Some(e);
+                }
+                producers.abort_all();
+            }
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => return Err(anyhow::anyhow!("producer task failed: {e}")),
+        }
+    }
+    let put_elapsed = started.elapsed();
+    bar.finish_and_clear();
+    if let Some(e) = fatal {
+        stop.store(true, Ordering::Relaxed);
+        return Err(e.into());
+    }
+
+    // Wait for the consumers to see every record that was put, while they make progress.
+    let mut e2e_latency = new_histogram();
+    let mut e2e_elapsed = None;
+    if args.consumers {
+        let drain_timeout = Duration::from_secs(args.drain_timeout_secs);
+        let mut last_seen = received.load(Ordering::Relaxed);
+        let mut last_progress = Instant::now();
+        while received.load(Ordering::Relaxed) < ok && !consumers.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let now_seen = received.load(Ordering::Relaxed);
+            if now_seen != last_seen {
+                last_seen = now_seen;
+                last_progress = Instant::now();
+            } else if last_progress.elapsed() >= drain_timeout {
+                eprintln!(
+                    "warning: consumers stopped receiving; {} of {ok} records read",
+                    now_seen
+                );
+                break;
+            }
+        }
+        e2e_elapsed = Some(started.elapsed());
+        stop.store(true, Ordering::Relaxed);
+        while let Some(joined) = consumers.join_next().await {
+            match joined {
+                Ok(Ok(s)) => e2e_latency
+                    .add(&s.latency)
+                    .map_err(|e| anyhow::anyhow!("merging histograms: {e}"))?,
+                Ok(Err(e)) => errors.add(format!("consumer: {e}")),
+                Err(e) => errors.add(format!("consumer task failed: {e}")),
+            }
+        }
+    }
+
+    let report = Report {
+        args: &args,
+        ok,
+        failed,
+        calls,
+        put_elapsed,
+        put_latency: &put_latency,
+        e2e: e2e_elapsed.map(|elapsed| (elapsed, received.load(Ordering::Relaxed), &e2e_latency)),
+    };
+    for e in &errors.0 {
+        eprintln!("error seen: {e}");
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report.json())?)?;
+    } else {
+        report.write_text(&mut out)?;
+    }
+    Ok(())
+}
+
+struct Report<'a> {
+    args: &'a BenchArgs,
+    ok: u64,
+    failed: u64,
+    calls: u64,
+    put_elapsed: Duration,
+    put_latency: &'a Histogram<u64>,
+    /// Time until the consumers were done, records they read, their latencies.
+    e2e: Option<(Duration, u64, &'a Histogram<u64>)>,
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1_000.0
+}
+
+fn latency_json(h: &Histogram<u64>) -> Value {
+    if h.is_empty() {
+        return Value::Null;
+    }
+    json!({
+        "count": h.len(),
+        "p50_ms": ms(h.value_at_quantile(0.5)),
+        "p99_ms": ms(h.value_at_quantile(0.99)),
+        "p999_ms": ms(h.value_at_quantile(0.999)),
+        "max_ms": ms(h.max()),
+        "mean_ms": h.mean() / 1_000.0,
+    })
+}
+
+fn latency_text(h: &Histogram<u64>) -> String {
+    if h.is_empty() {
+        return "no samples".to_string();
+    }
+    format!(
+        "p50 {:.3}  p99 {:.3}  p999 {:.3}  max {:.3}  ({} samples)",
+        ms(h.value_at_quantile(0.5)),
+        ms(h.value_at_quantile(0.99)),
+        ms(h.value_at_quantile(0.999)),
+        ms(h.max()),
+        h.len()
+    )
+}
+
+impl Report<'_> {
+    fn records_per_sec(&self) -> f64 {
+        let secs = self.put_elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.ok as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    fn mb_per_sec(&self) -> f64 {
+        self.records_per_sec() * self.args.size as f64 / 1e6
+    }
+
+    fn json(&self) -> Value {
+        let a = self.args;
+        json!({
+            "stream": a.stream,
+            "records": a.records,
+            "size_bytes": a.size,
+            "producers": a.producers,
+            "batch": if a.single { 1 } else { a.batch },
+            "single": a.single,
+            "rate_cap": a.rate,
+            "ok": self.ok,
+            "failed": self.failed,
+            "calls": self.calls,
+            "elapsed_s": self.put_elapsed.as_secs_f64(),
+            "records_per_s": self.records_per_sec(),
+            "mb_per_s": self.mb_per_sec(),
+            "put_latency": latency_json(self.put_latency),
+            "e2e": self.e2e.map(|(elapsed, received, h)| json!({
+                "received": received,
+                "elapsed_s": elapsed.as_secs_f64(),
+                "latency": latency_json(h),
+            })),
+        })
+    }
+
+    fn write_text(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let a = self.args;
+        let mode = if a.single {
+            "PutRecord calls".to_string()
+        } else {
+            format!("PutRecords batches of {}", a.batch)
+        };
+        writeln!(
+            out,
+            "bench: stream {}, {} records of {} bytes, {} producers, {mode}{}",
+            a.stream,
+            a.records,
+            a.size,
+            a.producers,
+            a.rate
+                .map(|r| format!(", capped at {r} records/s"))
+                .unwrap_or_default()
+        )?;
+        writeln!(
+            out,
+            "put:   {} ok, {} failed, {} calls in {:.3}s: {:.0} records/s, {:.2} MB/s",
+            self.ok,
+            self.failed,
+            self.calls,
+            self.put_elapsed.as_secs_f64(),
+            self.records_per_sec(),
+            self.mb_per_sec()
+        )?;
+        writeln!(
+            out,
+            "put latency per call (ms):    {}",
+            latency_text(self.put_latency)
+        )?;
+        if let Some((elapsed, received, h)) = self.e2e {
+            writeln!(
+                out,
+                "read:  {received} of {} records in {:.3}s",
+                self.ok,
+                elapsed.as_secs_f64()
+            )?;
+            writeln!(out, "e2e latency per record (ms):  {}", latency_text(h))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_ranges_cover_everything_once() {
+        for (total, n) in [(0, 1), (10, 3), (100_000, 7), (5, 8)] {
+            let mut next = 0;
+            for p in 0..n {
+                let r = id_range(total, n, p);
+                assert_eq!(r.start, next);
+                next = r.end;
+            }
+            assert_eq!(next, total);
+        }
+    }
+
+    #[test]
+    fn latency_summaries() {
+        let mut h = new_histogram();
+        assert_eq!(latency_text(&h), "no samples");
+        assert!(latency_json(&h).is_null());
+        for v in 1..=1000 {
+            h.saturating_record(v * 1000);
+        }
+        let j = latency_json(&h);
+        assert_eq!(j["count"], 1000);
+        assert!((j["p50_ms"].as_f64().unwrap() - 500.0).abs() < 1.0);
+        assert!((j["max_ms"].as_f64().unwrap() - 1000.0).abs() < 1.0);
+    }
+}
