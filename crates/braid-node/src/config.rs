@@ -35,6 +35,19 @@ pub struct NodeConfig {
     pub election_timeout_min_ms: u64,
     #[serde(default = "default_election_max")]
     pub election_timeout_max_ms: u64,
+    /// Segment files of shard logs are rolled at this size.
+    #[serde(default = "default_segment_bytes")]
+    pub segment_bytes_max: u64,
+    /// How often expired segments are looked for.
+    #[serde(default = "default_retention_check")]
+    pub retention_check_interval_ms: u64,
+}
+
+fn default_segment_bytes() -> u64 {
+    braid_types::limits::SEGMENT_BYTES_MAX
+}
+fn default_retention_check() -> u64 {
+    braid_types::limits::RETENTION_CHECK_INTERVAL_MS
 }
 
 fn default_region() -> String {
@@ -84,6 +97,16 @@ impl NodeConfig {
             braid_types::limits::REPLICAS_PER_SHARD
         );
         anyhow::ensure!(
+            self.segment_bytes_max >= 4096
+                && self.segment_bytes_max <= braid_storage::SEGMENT_BYTES_MAX_LIMIT,
+            "segment_bytes_max must be between 4096 and {}",
+            braid_storage::SEGMENT_BYTES_MAX_LIMIT
+        );
+        anyhow::ensure!(
+            self.retention_check_interval_ms >= 10,
+            "retention_check_interval_ms must be at least 10"
+        );
+        anyhow::ensure!(
             self.heartbeat_interval_ms * 3 <= self.election_timeout_min_ms
                 && self.election_timeout_min_ms < self.election_timeout_max_ms,
             "need heartbeat_interval_ms * 3 <= election_timeout_min_ms < election_timeout_max_ms"
@@ -122,6 +145,8 @@ impl NodeConfig {
             heartbeat_interval_ms: default_heartbeat(),
             election_timeout_min_ms: default_election_min(),
             election_timeout_max_ms: default_election_max(),
+            segment_bytes_max: default_segment_bytes(),
+            retention_check_interval_ms: default_retention_check(),
         }
     }
 }

@@ -55,6 +55,8 @@ pub struct Node {
     groups: RwLock<HashMap<GroupId, Arc<ShardGroup>>>,
     shutdown: watch::Sender<bool>,
     started: Instant,
+    /// Added to the wall clock by retention only: the seam tests use to age data.
+    retention_clock_offset_ms: std::sync::atomic::AtomicU64,
 }
 
 fn internal(e: impl std::fmt::Display) -> BraidError {
@@ -102,10 +104,12 @@ impl Node {
             groups: RwLock::new(HashMap::new()),
             shutdown,
             started: Instant::now(),
+            retention_clock_offset_ms: std::sync::atomic::AtomicU64::new(0),
         });
         node.clone().spawn_bootstrap();
         node.clone().spawn_reconciler();
         node.clone().spawn_control_duties();
+        node.clone().spawn_retention();
         tracing::info!(node_id = id, zone = %node.config.zone, "node started");
         Ok(node)
     }
@@ -173,7 +177,12 @@ impl Node {
         preferred: NodeId,
     ) -> anyhow::Result<Arc<ShardGroup>> {
         let dir = self.shard_dir(group);
-        let log = Arc::new(SegmentLog::open(&dir, LogConfig::default())?);
+        let log = Arc::new(SegmentLog::open(
+            &dir,
+            LogConfig {
+                segment_bytes_max: self.config.segment_bytes_max,
+            },
+        )?);
         let meta = MetaStore::new(&self.db, "shard", group)?;
         let log_store = LogStore::<ShardTypeConfig>::open(log.clone(), meta.clone())?;
         let (sm_store, sm) = SmStore::<ShardTypeConfig, ShardState>::open(meta.clone())?;
@@ -339,6 +348,79 @@ impl Node {
                         let _ = self.control.client_write(req).await;
                     }
                 }
+            }
+        });
+    }
+
+    /// Ages every record by `ms` as far as retention is concerned (tests).
+    pub fn advance_retention_clock(&self, ms: u64) {
+        self.retention_clock_offset_ms
+            .fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Deletes whole segments whose records are all past their stream's retention. Purging goes
+    /// through openraft (snapshot, then purge), so openraft never asks for an entry that is gone.
+    pub async fn enforce_retention(&self) {
+        let hosted: Vec<Arc<ShardGroup>> = self
+            .groups
+            .read()
+            .expect("lock")
+            .values()
+            .cloned()
+            .collect();
+        let now = now_ms()
+            + self
+                .retention_clock_offset_ms
+                .load(std::sync::atomic::Ordering::Relaxed);
+        for g in hosted {
+            let hours = self.control_sm.read(|st| {
+                st.streams
+                    .values()
+                    .find(|s| s.shards.iter().any(|x| x.group == g.group))
+                    .map(|s| s.retention_hours)
+            });
+            let Some(hours) = hours else { continue };
+            let cutoff = now.saturating_sub(hours as u64 * 3_600_000);
+            let Some(upto) = braid_storage::retention_upto(&g.log.segments(), cutoff) else {
+                continue;
+            };
+            if g.sm.applied_index().map(|a| a < upto).unwrap_or(true) {
+                continue;
+            }
+            if g.raft.trigger().snapshot().await.is_err() {
+                continue;
+            }
+            let snap = g
+                .raft
+                .wait(Some(Duration::from_secs(10)))
+                .metrics(
+                    |m| m.snapshot.map(|s| s.index >= upto).unwrap_or(false),
+                    "snapshot for retention",
+                )
+                .await;
+            if snap.is_err() {
+                tracing::warn!(group = g.group, upto, "no snapshot for retention in time");
+                continue;
+            }
+            match g.raft.trigger().purge_log(upto).await {
+                Ok(()) => {
+                    tracing::info!(group = g.group, upto, "retention: purging expired segments")
+                }
+                Err(e) => tracing::warn!(group = g.group, error = %e, "retention purge failed"),
+            }
+        }
+    }
+
+    fn spawn_retention(self: Arc<Self>) {
+        tokio::spawn(async move {
+            let mut stop = self.shutdown.subscribe();
+            let every = Duration::from_millis(self.config.retention_check_interval_ms);
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                self.enforce_retention().await;
             }
         });
     }

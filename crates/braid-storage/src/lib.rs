@@ -52,3 +52,51 @@ mod log;
 
 pub use error::StorageError;
 pub use log::{LogConfig, SegmentInfo, SegmentLog, PURGED_FILE, SEGMENT_BYTES_MAX_LIMIT};
+
+/// Retention: the last index of the longest prefix of *sealed* segments whose newest entry is
+/// older than `cutoff_ms`. Purging up to it deletes exactly those whole segment files; the active
+/// segment is never selected, so retention never deletes a segment still being written.
+pub fn retention_upto(segments: &[SegmentInfo], cutoff_ms: u64) -> Option<u64> {
+    let mut upto = None;
+    for s in segments {
+        if s.active || s.max_timestamp_ms >= cutoff_ms {
+            break;
+        }
+        match s.last_index {
+            Some(last) => upto = Some(last),
+            None => break,
+        }
+    }
+    upto
+}
+
+#[cfg(test)]
+mod retention_tests {
+    use super::*;
+
+    fn seg(base: u64, last: u64, ts: u64, active: bool) -> SegmentInfo {
+        SegmentInfo {
+            base_index: base,
+            last_index: Some(last),
+            bytes: 1,
+            max_timestamp_ms: ts,
+            active,
+        }
+    }
+
+    #[test]
+    fn selects_only_an_expired_sealed_prefix() {
+        let segs = [
+            seg(0, 9, 100, false),
+            seg(10, 19, 200, false),
+            seg(20, 29, 150, false),
+            seg(30, 31, 50, true),
+        ];
+        assert_eq!(retention_upto(&segs, 50), None);
+        assert_eq!(retention_upto(&segs, 101), Some(9));
+        assert_eq!(retention_upto(&segs, 201), Some(29));
+        // The active segment is never selected, however old.
+        assert_eq!(retention_upto(&segs, 10_000), Some(29));
+        assert_eq!(retention_upto(&[], 10_000), None);
+    }
+}

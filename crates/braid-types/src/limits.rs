@@ -50,6 +50,8 @@ pub const GRPC_MESSAGE_BYTES_MAX: usize = 64 * 1024 * 1024;
 pub const SHARD_WRITES_IN_FLIGHT_MAX: usize = 1024;
 /// How long a forwarded call keeps looking for a shard's leader before giving up.
 pub const LEADER_WAIT_MS_MAX: u64 = 10_000;
+/// How often each node looks for whole segments past their stream's retention.
+pub const RETENTION_CHECK_INTERVAL_MS: u64 = 60_000;
 /// The sled page cache per node.
 pub const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 

@@ -1,0 +1,183 @@
+//! Three nodes in one process (internal gRPC on loopback, the public Api called directly):
+//! retention deletes whole expired segments through openraft, and reads and writes go on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use braid_node::{Api, Node, NodeConfig};
+use braid_proto::v1;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_cluster(dir: &std::path::Path) -> Vec<Arc<Node>> {
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        let mut c = NodeConfig::local_three(i, dir, 0);
+        for (j, p) in c.peers.iter_mut().enumerate() {
+            p.addr = format!("127.0.0.1:{}", ports[j]);
+        }
+        c.listen = c.peers[i].addr.clone();
+        c.segment_bytes_max = 4096;
+        let addr: std::net::SocketAddr = c.listen.parse().unwrap();
+        let node = Node::start(c).await.unwrap();
+        let svc = braid_node::internal::internal_server(node.clone());
+        tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(svc)
+                .serve(addr)
+                .await
+        });
+        nodes.push(node);
+    }
+    nodes
+}
+
+async fn eventually<F: FnMut() -> bool>(what: &str, mut f: F) {
+    for _ in 0..600 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn read_all(api: &Api, stream: &str, shard: &str) -> Vec<v1::Record> {
+    let it = api
+        .get_shard_iterator(v1::GetShardIteratorRequest {
+            stream_name: stream.into(),
+            shard_id: shard.into(),
+            shard_iterator_type: v1::ShardIteratorType::TrimHorizon as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .shard_iterator;
+    let mut out = Vec::new();
+    let mut it = it;
+    loop {
+        let r = api
+            .get_records(v1::GetRecordsRequest {
+                shard_iterator: it.clone(),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let n = r.records.len();
+        out.extend(r.records);
+        it = r.next_shard_iterator;
+        if n == 0 && r.millis_behind_latest == 0 {
+            return out;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retention_deletes_whole_expired_segments_and_service_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = start_cluster(dir.path()).await;
+    let api = Api::new(nodes[0].clone());
+    eventually("cluster identity", || {
+        nodes[0].control_sm.read(|s| s.cluster_id.is_some())
+    })
+    .await;
+    api.create_stream(v1::CreateStreamRequest {
+        stream_name: "r".into(),
+        shard_count: 1,
+    })
+    .await
+    .unwrap();
+    for _ in 0..600 {
+        let d = api
+            .describe_stream_summary(v1::DescribeStreamSummaryRequest {
+                stream_name: "r".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if d.stream_description_summary.unwrap().stream_status == "ACTIVE" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // 40 entries of 10 records of 100 bytes: ~1.1 KB per entry, ~3 entries per 4 KiB segment.
+    let mut old = Vec::new();
+    for i in 0..40 {
+        let records = (0..10)
+            .map(|j| v1::PutRecordsRequestEntry {
+                data: vec![b'x'; 100],
+                partition_key: format!("k{i}-{j}"),
+                ..Default::default()
+            })
+            .collect();
+        let r = api
+            .put_records(v1::PutRecordsRequest {
+                stream_name: "r".into(),
+                records,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(r.failed_record_count, 0);
+        old.extend(r.records.into_iter().map(|x| x.sequence_number));
+    }
+    assert_eq!(read_all(&api, "r", "shardId-000000000000").await.len(), 400);
+    let group = nodes[0].control_sm.read(|s| s.streams["r"].shards[0].group);
+    let segments_before: Vec<usize> = nodes
+        .iter()
+        .map(|n| n.group(group).unwrap().log.segments().len())
+        .collect();
+    assert!(
+        segments_before.iter().all(|s| *s > 5),
+        "{segments_before:?}"
+    );
+
+    // 25 hours later, retention (24 h) expires every sealed segment.
+    for n in &nodes {
+        n.advance_retention_clock(25 * 3_600_000);
+        n.enforce_retention().await;
+    }
+    eventually("expired segments deleted on every replica", || {
+        nodes
+            .iter()
+            .all(|n| n.group(group).unwrap().log.segments().len() <= 2)
+    })
+    .await;
+    let first = nodes[0].group(group).unwrap().log.first_index().unwrap();
+    assert!(first > 30, "first retained index {first}");
+
+    // TRIM_HORIZON now starts at the oldest retained record; nothing returned is from a purged entry.
+    let left = read_all(&api, "r", "shardId-000000000000").await;
+    assert!(
+        left.len() < 400 && left.len() % 10 == 0,
+        "{} records left",
+        left.len()
+    );
+    assert_eq!(left.last().unwrap().sequence_number, *old.last().unwrap());
+
+    // Writes and reads go on.
+    let r = api
+        .put_record(v1::PutRecordRequest {
+            stream_name: "r".into(),
+            data: b"after".to_vec(),
+            partition_key: "k".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let after = read_all(&api, "r", "shardId-000000000000").await;
+    assert_eq!(after.last().unwrap().sequence_number, r.sequence_number);
+    assert_eq!(after.last().unwrap().data, b"after");
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}
