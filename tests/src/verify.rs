@@ -1,0 +1,365 @@
+//! Reading a whole stream back ([`read_stream`]) and checking it against a [`Ledger`]
+//! ([`verify`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use braid_client::{v1, Client};
+use md5::{Digest, Md5};
+
+use crate::ledger::{record_id, Ledger};
+
+/// Everything read from one shard, in read order.
+#[derive(Clone, Debug)]
+pub struct ShardRead {
+    pub shard_id: String,
+    /// Inclusive hash key range of the shard.
+    pub hash_range: (u128, u128),
+    pub records: Vec<v1::Record>,
+}
+
+/// Parses a shard's hash key range.
+pub fn hash_range(shard: &v1::Shard) -> (u128, u128) {
+    let r = shard
+        .hash_key_range
+        .as_ref()
+        .unwrap_or_else(|| panic!("{} has no hash key range", shard.shard_id));
+    let parse = |s: &str| {
+        s.parse::<u128>()
+            .unwrap_or_else(|e| panic!("bad hash key {s:?} of {}: {e}", shard.shard_id))
+    };
+    (parse(&r.starting_hash_key), parse(&r.ending_hash_key))
+}
+
+/// The hash key of a partition key as Kinesis defines it: MD5 of the UTF-8 bytes, big-endian.
+pub fn partition_key_hash(key: &str) -> u128 {
+    u128::from_be_bytes(Md5::digest(key.as_bytes()).into())
+}
+
+/// Compares two sequence numbers of one shard (decimal strings without leading zeros).
+pub fn seq_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+/// Reads every shard of `stream` from `TRIM_HORIZON` until a `GetRecords` answers no record
+/// and `millis_behind_latest == 0` (or the shard is closed). Fails after `timeout`.
+pub async fn read_stream(
+    client: &Client,
+    stream: &str,
+    timeout: Duration,
+) -> Result<Vec<ShardRead>, String> {
+    let deadline = Instant::now() + timeout;
+    let shards = client
+        .list_shards(stream)
+        .await
+        .map_err(|e| format!("ListShards {stream}: {e}"))?;
+    let mut out = Vec::new();
+    for shard in shards {
+        let mut iterator = client
+            .get_shard_iterator(
+                stream,
+                &shard.shard_id,
+                v1::ShardIteratorType::TrimHorizon,
+                None,
+                None,
+            )
+            .await
+            .map_err(|e| format!("GetShardIterator {}: {e}", shard.shard_id))?;
+        let mut records = Vec::new();
+        loop {
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "reading {stream} did not finish within {timeout:?} ({} at {} records)",
+                    shard.shard_id,
+                    records.len()
+                ));
+            }
+            let resp = client
+                .get_records(&iterator, 0)
+                .await
+                .map_err(|e| format!("GetRecords {}: {e}", shard.shard_id))?;
+            let done = resp.records.is_empty() && resp.millis_behind_latest == 0;
+            records.extend(resp.records);
+            if done || resp.next_shard_iterator.is_empty() {
+                break;
+            }
+            iterator = resp.next_shard_iterator;
+        }
+        out.push(ShardRead {
+            hash_range: hash_range(&shard),
+            shard_id: shard.shard_id,
+            records,
+        });
+    }
+    Ok(out)
+}
+
+/// Examples kept per kind of violation.
+const EXAMPLES_MAX: usize = 8;
+
+/// The result of [`verify`].
+#[derive(Debug, Default)]
+pub struct Verdict {
+    /// Records read in total (copies included).
+    pub read: usize,
+    /// Extra copies: records read `k > 1` times count `k - 1`.
+    pub duplicates: usize,
+    /// Records never acknowledged that were nevertheless stored (an ambiguous attempt landed).
+    pub unacked_present: usize,
+    /// Violations by kind: count and a few examples.
+    pub violations: BTreeMap<&'static str, (usize, Vec<String>)>,
+}
+
+impl Verdict {
+    fn violation(&mut self, kind: &'static str, example: String) {
+        let e = self.violations.entry(kind).or_default();
+        e.0 += 1;
+        if e.1.len() < EXAMPLES_MAX {
+            e.1.push(example);
+        }
+    }
+
+    pub fn violation_count(&self) -> usize {
+        self.violations.values().map(|(n, _)| n).sum()
+    }
+
+    /// Every violation kind with its count and examples.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        for (kind, (n, examples)) in &self.violations {
+            let _ = writeln!(s, "  {kind}: {n}");
+            for e in examples {
+                let _ = writeln!(s, "    - {e}");
+            }
+        }
+        s
+    }
+
+    /// Panics with every violation if there is any.
+    pub fn assert_ok(&self, context: &str) {
+        assert!(
+            self.violations.is_empty(),
+            "{context}: {} violation(s) of the stream's guarantees:\n{}",
+            self.violation_count(),
+            self.describe()
+        );
+    }
+}
+
+/// Where one copy of a record was read: shard (index into the reads), place in read order, and
+/// sequence number.
+#[derive(Clone, Debug)]
+struct Copy<'a> {
+    shard: usize,
+    pos: usize,
+    seq: &'a str,
+}
+
+/// Checks what was read (every shard of the stream, complete) against the ledger:
+///
+/// * every record read is one that was sent (known id, same data and partition key), in the
+///   shard whose hash key range holds the MD5 of its partition key;
+/// * within each shard, sequence numbers strictly increase in read order;
+/// * every acknowledged record is present, with the acknowledged shard and sequence number;
+/// * a record is present more than once only if it was sent more than once;
+/// * per order group (see [`crate::ledger::SentRecord::order`]), acknowledged records first
+///   appear in send order;
+/// * real-time order: if A was acknowledged before B was first sent, and both are in the same
+///   shard, A first appears before B.
+pub fn verify(ledger: &Ledger, reads: &[ShardRead]) -> Verdict {
+    let mut v = Verdict::default();
+    let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(ledger.records.len());
+    for (i, r) in ledger.records.iter().enumerate() {
+        assert!(
+            by_id.insert(r.id.as_str(), i).is_none(),
+            "the test sent two records with id {}",
+            r.id
+        );
+    }
+    let mut copies: Vec<Vec<Copy>> = vec![Vec::new(); ledger.records.len()];
+    for (s, shard) in reads.iter().enumerate() {
+        let mut prev: Option<&str> = None;
+        for (pos, rec) in shard.records.iter().enumerate() {
+            v.read += 1;
+            if let Some(p) = prev {
+                if seq_cmp(p, &rec.sequence_number) != std::cmp::Ordering::Less {
+                    v.violation(
+                        "sequence numbers not strictly increasing within a shard",
+                        format!(
+                            "{} record #{pos}: {} follows {p}",
+                            shard.shard_id, rec.sequence_number
+                        ),
+                    );
+                }
+            }
+            prev = Some(&rec.sequence_number);
+            let Some(&i) = record_id(&rec.data).and_then(|id| by_id.get(id)) else {
+                v.violation(
+                    "record read that was never sent",
+                    format!(
+                        "{} record #{pos} seq {}: data {:?}",
+                        shard.shard_id,
+                        rec.sequence_number,
+                        String::from_utf8_lossy(&rec.data[..rec.data.len().min(60)])
+                    ),
+                );
+                continue;
+            };
+            let sent = &ledger.records[i];
+            if rec.data != sent.data || rec.partition_key != sent.partition_key {
+                v.violation(
+                    "record read with other data or partition key than sent",
+                    format!(
+                        "{} seq {}: id {} key {:?} (sent {:?}), {} data bytes (sent {})",
+                        shard.shard_id,
+                        rec.sequence_number,
+                        sent.id,
+                        rec.partition_key,
+                        sent.partition_key,
+                        rec.data.len(),
+                        sent.data.len()
+                    ),
+                );
+            }
+            let h = partition_key_hash(&rec.partition_key);
+            if h < shard.hash_range.0 || h > shard.hash_range.1 {
+                v.violation(
+                    "record in a shard whose hash key range does not hold its partition key",
+                    format!(
+                        "{} in {} ({}..={}), hash {h}",
+                        sent.id, shard.shard_id, shard.hash_range.0, shard.hash_range.1
+                    ),
+                );
+            }
+            copies[i].push(Copy {
+                shard: s,
+                pos,
+                seq: &rec.sequence_number,
+            });
+        }
+    }
+
+    for (i, r) in ledger.records.iter().enumerate() {
+        let c = &copies[i];
+        v.duplicates += c.len().saturating_sub(1);
+        if c.len() > 1 && r.attempts <= 1 {
+            v.violation(
+                "record stored more than once although sent once",
+                format!(
+                    "{} stored {} times: {}",
+                    r.id,
+                    c.len(),
+                    c.iter()
+                        .map(|x| format!("{} seq {}", reads[x.shard].shard_id, x.seq))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+        match &r.ack {
+            Some(ack) => {
+                if c.is_empty() {
+                    v.violation(
+                        "acknowledged record lost",
+                        format!(
+                            "{} (key {}) acknowledged as {} seq {} after {} attempt(s)",
+                            r.id, r.partition_key, ack.shard_id, ack.sequence_number, r.attempts
+                        ),
+                    );
+                } else if !c.iter().any(|x| {
+                    reads[x.shard].shard_id == ack.shard_id && x.seq == ack.sequence_number
+                }) {
+                    v.violation(
+                        "acknowledged record read at another shard or sequence number",
+                        format!(
+                            "{} acknowledged as {} seq {}, read as {}",
+                            r.id,
+                            ack.shard_id,
+                            ack.sequence_number,
+                            c.iter()
+                                .map(|x| format!("{} seq {}", reads[x.shard].shard_id, x.seq))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                }
+            }
+            None => {
+                if !c.is_empty() {
+                    v.unacked_present += 1;
+                }
+            }
+        }
+    }
+
+    // Send order per order group, over acknowledged records.
+    let mut groups: BTreeMap<&str, Vec<(u64, usize)>> = BTreeMap::new();
+    for (i, r) in ledger.records.iter().enumerate() {
+        if let (Some((g, ix)), Some(_)) = (&r.order, &r.ack) {
+            groups.entry(g.as_str()).or_default().push((*ix, i));
+        }
+    }
+    for (g, mut members) in groups {
+        members.sort();
+        let mut prev: Option<(usize, &Copy)> = None;
+        for (_, i) in members {
+            let Some(first) = copies[i].first() else {
+                continue; // lost: reported above
+            };
+            if let Some((pi, p)) = prev {
+                if p.shard != first.shard || p.pos >= first.pos {
+                    v.violation(
+                        "per-key order broken (first appearances out of send order)",
+                        format!(
+                            "group {g}: {} (sent first) at {} #{} seq {}, {} (sent next) at {} #{} seq {}",
+                            ledger.records[pi].id,
+                            reads[p.shard].shard_id,
+                            p.pos,
+                            p.seq,
+                            ledger.records[i].id,
+                            reads[first.shard].shard_id,
+                            first.pos,
+                            first.seq
+                        ),
+                    );
+                }
+            }
+            prev = Some((i, first));
+        }
+    }
+
+    // Real-time order per shard: A acknowledged before B was first sent => A before B.
+    for (s, shard) in reads.iter().enumerate() {
+        // (first position, record) of records whose first copy is in this shard, by position.
+        let mut firsts: Vec<(usize, usize)> = copies
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.first().filter(|x| x.shard == s).map(|x| (x.pos, i)))
+            .collect();
+        firsts.sort();
+        // Walking backwards: the acknowledged record with the smallest ack tick seen so far.
+        let mut earliest_later: Option<(u64, usize)> = None;
+        for &(pos, b) in firsts.iter().rev() {
+            let rb = &ledger.records[b];
+            if let (Some((tick, a)), Some(sent)) = (earliest_later, rb.first_sent_tick) {
+                if tick < sent {
+                    let ra = &ledger.records[a];
+                    v.violation(
+                        "real-time order broken (a record acknowledged earlier appears after one sent later)",
+                        format!(
+                            "{}: {} (acknowledged at tick {tick}) appears after {} at #{pos} (first sent at tick {sent})",
+                            shard.shard_id, ra.id, rb.id
+                        ),
+                    );
+                }
+            }
+            if let Some(ack) = &rb.ack {
+                if earliest_later.is_none_or(|(t, _)| ack.tick < t) {
+                    earliest_later = Some((ack.tick, b));
+                }
+            }
+        }
+    }
+    v
+}
