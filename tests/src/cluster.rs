@@ -104,7 +104,10 @@ fn find_or_build_binary() -> PathBuf {
     let status = cmd
         .status()
         .unwrap_or_else(|e| panic!("cannot run {cargo}: {e}"));
-    assert!(status.success(), "building the braid binary failed: {status}");
+    assert!(
+        status.success(),
+        "building the braid binary failed: {status}"
+    );
     assert!(
         bin.is_file(),
         "cargo built braid but {} does not exist (a different target dir?); set BRAID_BIN",
@@ -408,16 +411,15 @@ impl Cluster {
         F: FnMut(&v1::ClusterStatusResponse) -> Result<(), String>,
     {
         let started = Instant::now();
-        let mut last = String::from("(no answer yet)");
         loop {
             self.assert_alive();
-            match self.status().await {
+            let last = match self.status().await {
                 Ok(s) => match check(&s) {
                     Ok(()) => return,
-                    Err(missing) => last = format!("{missing}; status: {}", brief_status(&s)),
+                    Err(missing) => format!("{missing}; status: {}", brief_status(&s)),
                 },
-                Err(e) => last = format!("ClusterStatus failed: {e}"),
-            }
+                Err(e) => format!("ClusterStatus failed: {e}"),
+            };
             if started.elapsed() >= timeout {
                 self.dump_logs();
                 panic!(
@@ -457,11 +459,13 @@ impl Cluster {
 
     /// Waits until node `id` is reported reachable.
     pub async fn wait_reachable(&self, id: u64, timeout: Duration) {
-        self.wait_status(&format!("node {id} to be reachable"), timeout, |s| {
-            match s.nodes.iter().find(|n| n.node_id == id) {
-                Some(n) if n.reachable => Ok(()),
-                _ => Err(format!("node {id} is not reachable")),
-            }
+        self.wait_status(&format!("node {id} to be reachable"), timeout, |s| match s
+            .nodes
+            .iter()
+            .find(|n| n.node_id == id)
+        {
+            Some(n) if n.reachable => Ok(()),
+            _ => Err(format!("node {id} is not reachable")),
         })
         .await
     }
@@ -473,8 +477,11 @@ impl Cluster {
             &format!("every shard of {stream} to have a leader"),
             timeout,
             |s| {
-                let shards: Vec<&v1::ShardStatus> =
-                    s.shards.iter().filter(|x| x.stream_name == stream).collect();
+                let shards: Vec<&v1::ShardStatus> = s
+                    .shards
+                    .iter()
+                    .filter(|x| x.stream_name == stream)
+                    .collect();
                 if shards.is_empty() {
                     return Err(format!("no shard of {stream} in the status"));
                 }
@@ -573,13 +580,7 @@ pub fn brief_status(s: &v1::ClusterStatusResponse) -> String {
     let nodes: Vec<String> = s
         .nodes
         .iter()
-        .map(|n| {
-            format!(
-                "{}:{}",
-                n.node_id,
-                if n.reachable { "up" } else { "DOWN" }
-            )
-        })
+        .map(|n| format!("{}:{}", n.node_id, if n.reachable { "up" } else { "DOWN" }))
         .collect();
     let shards: Vec<String> = s
         .shards

@@ -89,7 +89,9 @@ pub struct CallOutcome {
 /// The data of a record: its id, its partition key, then `pad` filler bytes derived from the id.
 pub fn record_data(id: &str, partition_key: &str, pad: usize) -> Vec<u8> {
     let mut data = format!("{id}|{partition_key}|").into_bytes();
-    let seed = id.bytes().fold(7u8, |a, b| a.wrapping_mul(31).wrapping_add(b));
+    let seed = id
+        .bytes()
+        .fold(7u8, |a, b| a.wrapping_mul(31).wrapping_add(b));
     data.extend((0..pad).map(|i| b'a' + (seed.wrapping_add(i as u8) % 26)));
     data
 }

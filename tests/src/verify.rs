@@ -154,6 +154,7 @@ struct Copy<'a> {
     shard: usize,
     pos: usize,
     seq: &'a str,
+    arrival_ms: i64,
 }
 
 /// Checks what was read (every shard of the stream, complete) against the ledger:
@@ -236,6 +237,7 @@ pub fn verify(ledger: &Ledger, reads: &[ShardRead]) -> Verdict {
                 shard: s,
                 pos,
                 seq: &rec.sequence_number,
+                arrival_ms: rec.approximate_arrival_timestamp_ms,
             });
         }
     }
@@ -244,16 +246,44 @@ pub fn verify(ledger: &Ledger, reads: &[ShardRead]) -> Verdict {
         let c = &copies[i];
         v.duplicates += c.len().saturating_sub(1);
         if c.len() > 1 && r.attempts <= 1 {
+            let acked = |x: &Copy| {
+                r.ack.as_ref().is_some_and(|a| {
+                    a.shard_id == reads[x.shard].shard_id && a.sequence_number == x.seq
+                })
+            };
+            let same_arrival = c.iter().all(|x| x.arrival_ms == c[0].arrival_ms);
             v.violation(
                 "record stored more than once although sent once",
                 format!(
-                    "{} stored {} times: {}",
+                    "{} (partition key {}, one attempt, {}) stored {} times: {}{}",
                     r.id,
+                    r.partition_key,
+                    if r.ack.is_some() {
+                        "acknowledged"
+                    } else {
+                        "not acknowledged"
+                    },
                     c.len(),
                     c.iter()
-                        .map(|x| format!("{} seq {}", reads[x.shard].shard_id, x.seq))
+                        .map(|x| format!(
+                            "[{} #{} seq {} arrival_ms {}{}]",
+                            reads[x.shard].shard_id,
+                            x.pos,
+                            x.seq,
+                            x.arrival_ms,
+                            if acked(x) {
+                                ", the acknowledged copy"
+                            } else {
+                                ""
+                            }
+                        ))
                         .collect::<Vec<_>>()
-                        .join(", ")
+                        .join(" "),
+                    if same_arrival {
+                        "; equal arrival timestamps: the server appended one request twice"
+                    } else {
+                        ""
+                    }
                 ),
             );
         }

@@ -438,7 +438,8 @@ impl Node {
             let _ = g.raft.shutdown().await;
         }
         let _ = self.control.shutdown().await;
-        let _ = self.db.flush_async().await;
+        let db = self.db.clone();
+        let _ = tokio::task::spawn_blocking(move || db.flush()).await;
     }
 
     pub fn uptime(&self) -> Duration {

@@ -54,8 +54,13 @@ impl MetaStore {
     }
 
     /// Makes every write so far durable (one sled flush covers all trees and groups).
+    ///
+    /// Runs on tokio's blocking pool: sled's own `flush_async` may run the flush inline on the
+    /// calling thread when its pool is busy, which would stall a runtime worker (and with it
+    /// every Raft group on the node) for the length of an fsync.
     pub async fn flush(&self) -> io::Result<()> {
-        self.db.flush_async().await.map_err(io_err)?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush()).await.map_err(io_err)?.map_err(io_err)?;
         Ok(())
     }
 
