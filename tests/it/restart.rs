@@ -16,6 +16,8 @@ const MORE_RECORDS: usize = 500;
 const BATCH: usize = 100;
 const KEYS: usize = 40;
 const ATTEMPTS_MAX: u32 = 5;
+/// After a failed check, how long to keep re-reading to tell a delay from a loss.
+const RECHECK: Duration = Duration::from_secs(20);
 
 /// Puts records `from..to` in PutRecords batches of BATCH, one call at a time. Records not
 /// acknowledged are sent again (through the next node) up to ATTEMPTS_MAX times.
@@ -46,23 +48,58 @@ async fn put_range(clients: &[Client], ledger: &mut Ledger, clock: &Clock, from:
     }
 }
 
-async fn read_and_verify(cluster: &Cluster, ledger: &Ledger, context: &str) -> Verdict {
-    let reads = read_stream(&cluster.client(), STREAM, WAIT)
-        .await
-        .unwrap_or_else(|e| panic!("{context}: reading {STREAM} failed: {e}"));
-    let verdict = verify(ledger, &reads);
-    verdict.assert_ok(context);
+/// Reads the stream back and checks it; returns the verdict and, if it failed, the failure
+/// (after re-reading for up to RECHECK to tell a delay from a loss).
+async fn read_and_verify(
+    cluster: &Cluster,
+    ledger: &Ledger,
+    context: &str,
+) -> (Verdict, Option<String>) {
+    let read = || async {
+        let reads = read_stream(&cluster.client(), STREAM, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{context}: reading {STREAM} failed: {e}"));
+        verify(ledger, &reads)
+    };
+    let verdict = read().await;
+    if verdict.violation_count() > 0 {
+        // Diagnose before failing: do the missing records show up later, without new writes?
+        let started = Instant::now();
+        let later = loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let again = read().await;
+            if again.violation_count() == 0 {
+                break format!(
+                    "a re-read {} ms later (no write in between) found no violation",
+                    started.elapsed().as_millis()
+                );
+            }
+            if started.elapsed() >= RECHECK {
+                break format!(
+                    "re-reads for {RECHECK:?} (no write in between) still found {} violation(s)",
+                    again.violation_count()
+                );
+            }
+        };
+        let failure = format!(
+            "{context}: a read right after the cluster reported ready found {} violation(s) \
+             of the stream's guarantees ({later}):\n{}",
+            verdict.violation_count(),
+            verdict.describe()
+        );
+        return (verdict, Some(failure));
+    }
     // Exactly once: nothing beyond the acknowledged records (a copy more is allowed only for a
     // record that was sent twice, and verify() already rejects any other duplicate).
     let c = ledger.counts();
-    assert_eq!(
-        verdict.read,
-        c.acked + verdict.duplicates + verdict.unacked_present,
-        "{context}: read {} records for {} acknowledged",
-        verdict.read,
-        c.acked
-    );
-    verdict
+    let expected = c.acked + verdict.duplicates + verdict.unacked_present;
+    let failure = (verdict.read != expected).then(|| {
+        format!(
+            "{context}: read {} records for {} acknowledged (+{} duplicates)",
+            verdict.read, c.acked, verdict.duplicates
+        )
+    });
+    (verdict, failure)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -106,12 +143,14 @@ async fn full_cluster_restart_keeps_every_acknowledged_record() {
     cluster.wait_ready(WAIT).await;
     cluster.wait_stream_leaders(STREAM, WAIT).await;
     let ready_after = restarted_at.elapsed();
-    let first = read_and_verify(
+    let mut failures = Vec::new();
+    let (first, failure) = read_and_verify(
         &cluster,
         &ledger,
         "after a full-cluster SIGKILL and restart",
     )
     .await;
+    failures.extend(failure);
 
     // The cluster keeps working: more records, then everything read back again.
     put_range(
@@ -129,12 +168,9 @@ async fn full_cluster_restart_keeps_every_acknowledged_record() {
         "the restarted cluster did not acknowledge every record: {c:?}, errors {:?}",
         ledger.errors
     );
-    let second = read_and_verify(&cluster, &ledger, "after writing to the restarted cluster").await;
-    assert!(
-        ledger.anomalies.is_empty(),
-        "answers broke the API contract: {:#?}",
-        ledger.anomalies
-    );
+    let (second, failure) =
+        read_and_verify(&cluster, &ledger, "after writing to the restarted cluster").await;
+    failures.extend(failure);
     println!(
         "restart summary: acked={} retried={} duplicates={} read_after_restart={} \
          read_at_end={} ready_after_restart_ms={} errors={:?} test_time={:.1}s",
@@ -147,4 +183,10 @@ async fn full_cluster_restart_keeps_every_acknowledged_record() {
         ledger.errors,
         test_started.elapsed().as_secs_f64()
     );
+    assert!(
+        ledger.anomalies.is_empty(),
+        "answers broke the API contract: {:#?}",
+        ledger.anomalies
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

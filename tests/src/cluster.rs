@@ -10,6 +10,8 @@
 //! Environment:
 //! * `BRAID_BIN`: the `braid` binary to run (default: `braid` next to the test executable's
 //!   `deps` directory, built with `cargo build -p braid --bin braid` if missing).
+//! * `BRAID_TESTS_BUILD=1`: run that `cargo build` even if the binary exists (it may be older
+//!   than the sources: `cargo test -p braid-tests` does not rebuild it).
 //! * `BRAID_TESTS_KEEP=1`: keep the temporary directory (configs, data, logs) after the test.
 
 use std::collections::HashSet;
@@ -18,6 +20,7 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -80,7 +83,8 @@ fn find_or_build_binary() -> PathBuf {
         deps
     };
     let bin = profile_dir.join(format!("braid{}", std::env::consts::EXE_SUFFIX));
-    if bin.is_file() {
+    let rebuild = std::env::var_os("BRAID_TESTS_BUILD").is_some_and(|v| v != "0");
+    if bin.is_file() && !rebuild {
         return bin;
     }
     let cargo = std::env::var("CARGO")
@@ -97,9 +101,13 @@ fn find_or_build_binary() -> PathBuf {
         cmd.arg("--release");
     }
     eprintln!(
-        "braid-tests: {} is missing, running {cmd:?} (in {})",
+        "braid-tests: {} {}, running {cmd:?}",
         bin.display(),
-        workspace.display()
+        if rebuild {
+            "rebuild asked (BRAID_TESTS_BUILD)"
+        } else {
+            "is missing"
+        },
     );
     let status = cmd
         .status()
@@ -132,7 +140,7 @@ struct NodeProc {
     info: NodeInfo,
     /// `Some` while the node is meant to be running.
     child: Mutex<Option<Child>>,
-    starts: Mutex<u32>,
+    starts: AtomicU32,
 }
 
 /// A cluster of `braid node` processes. See the module docs.
@@ -187,7 +195,7 @@ impl Cluster {
             nodes.push(NodeProc {
                 info,
                 child: Mutex::new(None),
-                starts: Mutex::new(0),
+                starts: AtomicU32::new(0),
             });
         }
         let cluster = Cluster {
@@ -261,8 +269,11 @@ impl Cluster {
         let node = self.proc_(id);
         let mut child = node.child.lock().expect("lock");
         assert!(child.is_none(), "node {id} is already running");
-        let mut starts = node.starts.lock().expect("lock");
-        *starts += 1;
+        let start = node.starts.fetch_add(1, Ordering::SeqCst) + 1;
+        let unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
         let mut log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -270,9 +281,7 @@ impl Cluster {
             .expect("open node log");
         let _ = writeln!(
             log,
-            "===== braid-tests: start #{} of node {id} at {:?} =====",
-            *starts,
-            std::time::SystemTime::now()
+            "===== braid-tests: start #{start} of node {id} (unix ms {unix_ms}) ====="
         );
         let stdout = log.try_clone().expect("clone log handle");
         let mut cmd = Command::new(&self.binary);
@@ -294,24 +303,36 @@ impl Cluster {
 
     /// Kills node `id` with SIGKILL and reaps it. The node must be running.
     pub fn kill9(&self, id: u64) {
-        let node = self.proc_(id);
-        let mut child = node.child.lock().expect("lock");
-        let mut c = child
-            .take()
-            .unwrap_or_else(|| panic!("kill9: node {id} is not running"));
-        if let Ok(Some(status)) = c.try_wait() {
-            drop(child);
-            panic!(
-                "kill9: node {id} had already exited ({status})\n{}",
-                self.log_tail(id, LOG_TAIL_LINES)
-            );
+        self.kill9_many(&[id]);
+    }
+
+    /// Sends SIGKILL to every node of `ids` first, then reaps them all.
+    pub fn kill9_many(&self, ids: &[u64]) {
+        let mut killed = Vec::new();
+        for &id in ids {
+            let node = self.proc_(id);
+            let mut c = node
+                .child
+                .lock()
+                .expect("lock")
+                .take()
+                .unwrap_or_else(|| panic!("kill9: node {id} is not running"));
+            if let Ok(Some(status)) = c.try_wait() {
+                panic!(
+                    "kill9: node {id} had already exited ({status})\n{}",
+                    self.log_tail(id, LOG_TAIL_LINES)
+                );
+            }
+            c.kill().expect("SIGKILL");
+            killed.push((id, c));
         }
-        c.kill().expect("SIGKILL");
-        let _ = c.wait();
-        let _ = OpenOptions::new()
-            .append(true)
-            .open(&node.info.log_path)
-            .and_then(|mut f| writeln!(f, "===== braid-tests: SIGKILL node {id} ====="));
+        for (id, mut c) in killed {
+            let _ = c.wait();
+            let _ = OpenOptions::new()
+                .append(true)
+                .open(&self.node(id).log_path)
+                .and_then(|mut f| writeln!(f, "===== braid-tests: SIGKILL node {id} ====="));
+        }
     }
 
     /// Starts node `id` again with the same config and data directory (does not wait).
@@ -319,11 +340,9 @@ impl Cluster {
         self.spawn_node(id);
     }
 
-    /// Kills every running node with SIGKILL.
+    /// Kills every running node with SIGKILL (all signals sent before any node is reaped).
     pub fn stop_all(&self) {
-        for id in self.running_ids() {
-            self.kill9(id);
-        }
+        self.kill9_many(&self.running_ids());
     }
 
     /// Starts every node that is not running (does not wait).
@@ -404,8 +423,8 @@ impl Cluster {
     }
 
     /// Polls `check` on the cluster status every 100 ms until it returns `Ok(())`, for at most
-    /// `timeout`. `check` returns `Err(what is missing)`; on timeout this panics with `what`,
-    /// the last answer and the log tails. Also panics as soon as a node exits on its own.
+    /// `timeout`. `check` returns `Err(what is missing)`; on timeout this panics with `what` and
+    /// the last answer. Also panics as soon as a node exits on its own.
     pub async fn wait_status<F>(&self, what: &str, timeout: Duration, mut check: F)
     where
         F: FnMut(&v1::ClusterStatusResponse) -> Result<(), String>,
@@ -421,7 +440,7 @@ impl Cluster {
                 Err(e) => format!("ClusterStatus failed: {e}"),
             };
             if started.elapsed() >= timeout {
-                self.dump_logs();
+                // The log tails are printed when the cluster is dropped during the unwind.
                 panic!(
                     "timed out after {:?} waiting for {what}: {last}",
                     started.elapsed()
@@ -531,7 +550,7 @@ impl Drop for Cluster {
         let panicking = std::thread::panicking();
         if panicking {
             eprintln!(
-                "braid-tests: test failed; cluster directory {}",
+                "braid-tests: test failed; cluster directory {} (removed unless BRAID_TESTS_KEEP=1)",
                 self.dir().display()
             );
             self.dump_logs();

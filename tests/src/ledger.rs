@@ -77,6 +77,9 @@ pub struct SentRecord {
     pub last_error: Option<AttemptError>,
 }
 
+/// One record's result in an answer: `(shard id, sequence number)` or why not.
+type RecordResult = Result<(String, String), AttemptError>;
+
 /// What became of the records of one call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CallOutcome {
@@ -216,7 +219,7 @@ impl Ledger {
             r.first_sent_tick.get_or_insert(sent_tick);
         }
         self.calls += 1;
-        let answer: Result<Vec<Result<(String, String), AttemptError>>, ClientError> = if single {
+        let answer: Result<Vec<RecordResult>, ClientError> = if single {
             let r = &self.records[ixs[0]];
             client
                 .put_record(stream, &r.partition_key, r.data.clone(), None)
@@ -295,11 +298,7 @@ impl Ledger {
     }
 
     /// Checks a PutRecords answer's shape and splits it into per-record results.
-    fn per_record_results(
-        &mut self,
-        n: usize,
-        resp: v1::PutRecordsResponse,
-    ) -> Vec<Result<(String, String), AttemptError>> {
+    fn per_record_results(&mut self, n: usize, resp: v1::PutRecordsResponse) -> Vec<RecordResult> {
         if resp.records.len() != n {
             self.anomalies.push(format!(
                 "PutRecords of {n} records answered {} entries",

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use braid_client::{v1, Client};
+use braid_types::seqnum::SequenceNumber;
 use md5::{Digest, Md5};
 
 use crate::ledger::{record_id, Ledger};
@@ -40,6 +41,14 @@ pub fn partition_key_hash(key: &str) -> u128 {
 /// Compares two sequence numbers of one shard (decimal strings without leading zeros).
 pub fn seq_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+/// `log entry I, record S` for a Braid sequence number (the raw text if it does not parse).
+pub fn describe_seq(seq: &str) -> String {
+    match SequenceNumber::parse(seq) {
+        Ok(s) => format!("log entry {}, record {}", s.position.index, s.position.sub),
+        Err(_) => format!("unparsable sequence number {seq}"),
+    }
 }
 
 /// Reads every shard of `stream` from `TRIM_HORIZON` until a `GetRecords` answers no record
@@ -109,6 +118,8 @@ pub struct Verdict {
     pub unacked_present: usize,
     /// Violations by kind: count and a few examples.
     pub violations: BTreeMap<&'static str, (usize, Vec<String>)>,
+    /// Diagnostics that summarise violations (e.g. where lost records were in each shard).
+    pub notes: Vec<String>,
 }
 
 impl Verdict {
@@ -132,6 +143,9 @@ impl Verdict {
             for e in examples {
                 let _ = writeln!(s, "    - {e}");
             }
+        }
+        for n in &self.notes {
+            let _ = writeln!(s, "  note: {n}");
         }
         s
     }
@@ -242,6 +256,7 @@ pub fn verify(ledger: &Ledger, reads: &[ShardRead]) -> Verdict {
         }
     }
 
+    let mut lost: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (i, r) in ledger.records.iter().enumerate() {
         let c = &copies[i];
         v.duplicates += c.len().saturating_sub(1);
@@ -290,8 +305,11 @@ pub fn verify(ledger: &Ledger, reads: &[ShardRead]) -> Verdict {
         match &r.ack {
             Some(ack) => {
                 if c.is_empty() {
+                    lost.entry(ack.shard_id.as_str())
+                        .or_default()
+                        .push(ack.sequence_number.as_str());
                     v.violation(
-                        "acknowledged record lost",
+                        "acknowledged record missing from the read",
                         format!(
                             "{} (key {}) acknowledged as {} seq {} after {} attempt(s)",
                             r.id, r.partition_key, ack.shard_id, ack.sequence_number, r.attempts
@@ -321,6 +339,31 @@ pub fn verify(ledger: &Ledger, reads: &[ShardRead]) -> Verdict {
                 }
             }
         }
+    }
+
+    for (shard_id, seqs) in lost {
+        let mut entries: Vec<u64> = seqs
+            .iter()
+            .filter_map(|s| SequenceNumber::parse(s).ok())
+            .map(|s| s.position.index)
+            .collect();
+        entries.sort();
+        entries.dedup();
+        let read = reads.iter().find(|r| r.shard_id == shard_id);
+        let got = match read.and_then(|r| r.records.last().map(|last| (r.records.len(), last))) {
+            Some((n, last)) => format!(
+                "after {n} records, the last at {}",
+                describe_seq(&last.sequence_number)
+            ),
+            None => "without any record".into(),
+        };
+        v.notes.push(format!(
+            "{shard_id}: {} acknowledged records missing, acknowledged in {} log entries {:?}; \
+             reading the shard from TRIM_HORIZON ended (no record, millis_behind_latest 0) {got}",
+            seqs.len(),
+            entries.len(),
+            entries,
+        ));
     }
 
     // Send order per order group, over acknowledged records.
@@ -392,4 +435,146 @@ pub fn verify(ledger: &Ledger, reads: &[ShardRead]) -> Verdict {
         }
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{record_data, Ack};
+
+    const FULL: (u128, u128) = (0, u128::MAX);
+
+    /// A ledger of records `ids` (key `k`, order group `g`), each sent once at tick 2i+1 and
+    /// acknowledged at tick 2i+2 as seq `100 + i` in shard `s`.
+    fn ledger(ids: &[&str]) -> Ledger {
+        let mut l = Ledger::new();
+        for (i, id) in ids.iter().enumerate() {
+            let ix = l.add(
+                id.to_string(),
+                "k".into(),
+                record_data(id, "k", 3),
+                Some(("g".into(), i as u64)),
+            );
+            let r = &mut l.records[ix];
+            r.attempts = 1;
+            r.first_sent_tick = Some(2 * i as u64 + 1);
+            r.ack = Some(Ack {
+                shard_id: "s".into(),
+                sequence_number: (100 + i).to_string(),
+                tick: 2 * i as u64 + 2,
+            });
+        }
+        l
+    }
+
+    fn rec(id: &str, seq: u64) -> v1::Record {
+        v1::Record {
+            sequence_number: seq.to_string(),
+            approximate_arrival_timestamp_ms: 1,
+            data: record_data(id, "k", 3),
+            partition_key: "k".into(),
+        }
+    }
+
+    fn shard(records: Vec<v1::Record>) -> Vec<ShardRead> {
+        vec![ShardRead {
+            shard_id: "s".into(),
+            hash_range: FULL,
+            records,
+        }]
+    }
+
+    fn kinds(v: &Verdict) -> Vec<&'static str> {
+        v.violations.keys().copied().collect()
+    }
+
+    #[test]
+    fn a_faithful_read_passes() {
+        let l = ledger(&["a", "b", "c"]);
+        let v = verify(
+            &l,
+            &shard(vec![rec("a", 100), rec("b", 101), rec("c", 102)]),
+        );
+        assert!(v.violations.is_empty(), "{}", v.describe());
+        assert_eq!((v.read, v.duplicates), (3, 0));
+    }
+
+    #[test]
+    fn a_missing_acknowledged_record_is_reported() {
+        let l = ledger(&["a", "b"]);
+        let v = verify(&l, &shard(vec![rec("a", 100)]));
+        assert_eq!(kinds(&v), ["acknowledged record missing from the read"]);
+        assert_eq!(v.notes.len(), 1);
+    }
+
+    #[test]
+    fn duplicates_need_a_retry() {
+        let mut l = ledger(&["a", "b"]);
+        let read = shard(vec![rec("a", 100), rec("a", 101), rec("b", 102)]);
+        // b's acknowledged sequence number must match where it was read.
+        l.records[1].ack.as_mut().unwrap().sequence_number = "102".into();
+        let v = verify(&l, &read);
+        assert_eq!(
+            kinds(&v),
+            ["record stored more than once although sent once"]
+        );
+        l.records[0].attempts = 2;
+        let v = verify(&l, &read);
+        assert!(v.violations.is_empty(), "{}", v.describe());
+        assert_eq!(v.duplicates, 1);
+    }
+
+    #[test]
+    fn order_and_sequence_violations_are_reported() {
+        let l = ledger(&["a", "b"]);
+        let v = verify(&l, &shard(vec![rec("b", 101), rec("a", 100)]));
+        assert!(v
+            .violations
+            .contains_key("per-key order broken (first appearances out of send order)"));
+        assert!(v.violations.contains_key(
+            "real-time order broken (a record acknowledged earlier appears after one sent later)"
+        ));
+        let v = verify(&l, &shard(vec![rec("a", 100), rec("b", 100)]));
+        assert!(v
+            .violations
+            .contains_key("sequence numbers not strictly increasing within a shard"));
+    }
+
+    #[test]
+    fn foreign_altered_and_misplaced_records_are_reported() {
+        let l = ledger(&["a"]);
+        let mut altered = rec("a", 100);
+        altered.data.push(b'!');
+        let v = verify(&l, &shard(vec![altered, rec("zz", 101)]));
+        assert!(v.violations.contains_key("record read that was never sent"));
+        assert!(v
+            .violations
+            .contains_key("record read with other data or partition key than sent"));
+        let h = partition_key_hash("k");
+        let elsewhere = if h == u128::MAX {
+            (0, h - 1)
+        } else {
+            (h + 1, u128::MAX)
+        };
+        let read = vec![ShardRead {
+            shard_id: "s".into(),
+            hash_range: elsewhere,
+            records: vec![rec("a", 100)],
+        }];
+        let v = verify(&l, &read);
+        assert_eq!(
+            kinds(&v),
+            ["record in a shard whose hash key range does not hold its partition key"]
+        );
+    }
+
+    #[test]
+    fn sequence_numbers_compare_numerically() {
+        use std::cmp::Ordering::*;
+        assert_eq!(seq_cmp("99", "100"), Less);
+        assert_eq!(seq_cmp("100", "100"), Equal);
+        assert_eq!(seq_cmp("101", "100"), Greater);
+        // md5("a") = 0cc175b9c0f1b6a831c399e269772661
+        assert_eq!(partition_key_hash("a"), 0x0cc175b9c0f1b6a831c399e269772661);
+    }
 }

@@ -32,6 +32,14 @@ pub enum ForwardOp {
 }
 
 impl ForwardOp {
+    /// Whether running the op twice could store something twice.
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            ForwardOp::ControlWrite(_) | ForwardOp::ShardWrite { .. }
+        )
+    }
+
     /// Whether the op must run on the group's leader.
     pub fn group(&self) -> Option<GroupId> {
         match self {

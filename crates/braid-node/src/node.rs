@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 use crate::config::NodeConfig;
 use crate::forward::{ForwardOp, ForwardReply, GroupStatus, LocalStatus, ReadBatch, ReadRecord};
-use crate::transport::GrpcTransport;
+use crate::transport::{ForwardError, GrpcTransport};
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -43,6 +43,8 @@ pub struct ShardGroup {
     pub log: Arc<SegmentLog>,
     meta: MetaStore,
     dir: PathBuf,
+    /// (term, last log index when this node was first seen leading in that term).
+    office: std::sync::Mutex<Option<(u64, u64)>>,
 }
 
 pub struct Node {
@@ -222,6 +224,7 @@ impl Node {
             log,
             meta,
             dir,
+            office: std::sync::Mutex::new(None),
         }))
     }
 
@@ -489,7 +492,20 @@ impl Node {
                 Some(t) if t == self.id => self.exec_local(op.clone()).await,
                 Some(t) => match self.transport.forward(t, &op, Duration::from_secs(5)).await {
                     Ok(r) => r,
-                    Err(e) => {
+                    Err(ForwardError::NotDelivered(e)) => {
+                        tracing::debug!(group, target = t, error = %e, "forward not delivered");
+                        ForwardReply::NotLeader { leader: None }
+                    }
+                    Err(ForwardError::Unknown(e)) if op.is_write() => {
+                        // The leader may have appended it: resending could store it twice.
+                        // The client decides whether to retry (Kinesis' at-least-once).
+                        tracing::debug!(group, target = t, error = %e, "forward outcome unknown");
+                        return Err(BraidError::internal(format!(
+                            "The outcome of the write is unknown (the leader failed during the call): {}",
+                            e.message
+                        )));
+                    }
+                    Err(ForwardError::Unknown(e)) => {
                         tracing::debug!(group, target = t, error = %e, "forward failed");
                         ForwardReply::NotLeader { leader: None }
                     }
@@ -582,11 +598,35 @@ impl Node {
         }
     }
 
+    /// The group if this node leads it *and* may serve reads: a new leader first applies every
+    /// entry its log held when it took office (earlier terms' entries become committed only
+    /// then), so reads, LATEST and AT_TIMESTAMP never miss acknowledged records.
     fn leading(&self, group: GroupId) -> Option<Arc<ShardGroup>> {
         let g = self.group(group)?;
-        let m = g.raft.metrics();
-        let leads = { m.borrow().state == ServerState::Leader };
-        leads.then_some(g)
+        let (term, last_log, applied) = {
+            let m = g.raft.metrics();
+            let m = m.borrow();
+            if m.state != ServerState::Leader {
+                return None;
+            }
+            (
+                m.current_term,
+                m.last_log_index,
+                m.last_applied.map(|l| l.index),
+            )
+        };
+        let target = {
+            let mut office = g.office.lock().expect("lock");
+            match *office {
+                Some((t, target)) if t == term => target,
+                _ => {
+                    let target = last_log.unwrap_or(0);
+                    *office = Some((term, target));
+                    target
+                }
+            }
+        };
+        (applied.unwrap_or(0) >= target).then_some(g)
     }
 
     fn not_leader(&self, group: GroupId) -> ForwardReply {

@@ -81,22 +81,68 @@ impl GrpcTransport {
         target: NodeId,
         op: &ForwardOp,
         timeout: Duration,
-    ) -> Result<ForwardReply, BraidError> {
-        let peer = self
-            .peers
-            .get(&target)
-            .ok_or_else(|| BraidError::internal(format!("unknown node {target}")))?;
+    ) -> Result<ForwardReply, ForwardError> {
+        let peer = self.peers.get(&target).ok_or_else(|| {
+            ForwardError::NotDelivered(BraidError::internal(format!("unknown node {target}")))
+        })?;
         let mut client = peer.client.clone();
         let req = ForwardRequest {
             payload: codec::encode(op),
         };
-        let reply = tokio::time::timeout(timeout, client.forward(req))
-            .await
-            .map_err(|_| BraidError::unavailable(format!("node {target} did not answer in time")))?
-            .map_err(|s| BraidError::unavailable(format!("node {target}: {}", s.message())))?;
-        codec::decode(&reply.into_inner().payload)
-            .map_err(|e| BraidError::internal(format!("bad reply from node {target}: {e}")))
+        let reply = match tokio::time::timeout(timeout, client.forward(req)).await {
+            Err(_) => {
+                return Err(ForwardError::Unknown(BraidError::unavailable(format!(
+                    "node {target} did not answer in time"
+                ))))
+            }
+            Ok(Err(status)) => {
+                let e = BraidError::unavailable(format!("node {target}: {}", status.message()));
+                return Err(if was_refused(&status) {
+                    ForwardError::NotDelivered(e)
+                } else {
+                    ForwardError::Unknown(e)
+                });
+            }
+            Ok(Ok(r)) => r,
+        };
+        codec::decode(&reply.into_inner().payload).map_err(|e| {
+            ForwardError::Unknown(BraidError::internal(format!(
+                "bad reply from node {target}: {e}"
+            )))
+        })
     }
+}
+
+/// Why a forwarded op has no reply.
+#[derive(Debug)]
+pub enum ForwardError {
+    /// The op never reached the peer (no connection could be made): safe to send elsewhere.
+    NotDelivered(BraidError),
+    /// The peer may or may not have executed it (connection lost mid-call, timeout).
+    Unknown(BraidError),
+}
+
+impl ForwardError {
+    pub fn into_error(self) -> BraidError {
+        match self {
+            ForwardError::NotDelivered(e) | ForwardError::Unknown(e) => e,
+        }
+    }
+}
+
+/// Whether a failed call failed to connect (connection refused), so nothing was sent.
+fn was_refused(status: &tonic::Status) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return true;
+            }
+        }
+        source = e.source();
+    }
+    let text = format!("{status:?}");
+    text.contains("Connection refused") || text.contains("ConnectionRefused")
 }
 
 impl RaftTransport for GrpcTransport {
