@@ -489,6 +489,16 @@ impl Node {
             });
             round += 1;
             let reply = match target {
+                // A local write takes the op itself (no copy of the records); if leadership moved
+                // meanwhile, the caller retries (nothing was written).
+                Some(t) if t == self.id && op.is_write() => {
+                    return match self.exec_local(op).await {
+                        ForwardReply::NotLeader { .. } => {
+                            Err(BraidError::unavailable(format!("leadership of group {group} moved; retry")))
+                        }
+                        other => Ok(other),
+                    };
+                }
                 Some(t) if t == self.id => self.exec_local(op.clone()).await,
                 Some(t) => match self.transport.forward(t, &op, Duration::from_secs(5)).await {
                     Ok(r) => r,
