@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use braid_proto::internal::internal_server::{Internal, InternalServer};
 use braid_proto::internal::{
-    ForwardReply as PbForwardReply, ForwardRequest, RaftKind as PbKind, RaftMessage, RaftReply,
+    ForwardReply as PbForwardReply, ForwardRequest, RaftBatchReply, RaftBatchRequest,
+    RaftKind as PbKind, RaftMessage, RaftReply,
 };
 use braid_raft::codec;
 use braid_raft::network::{serve, RaftKind};
@@ -25,15 +26,19 @@ pub fn internal_server(node: Arc<Node>) -> InternalServer<InternalService> {
         .max_encoding_message_size(GRPC_MESSAGE_BYTES_MAX)
 }
 
-#[tonic::async_trait]
-impl Internal for InternalService {
-    async fn raft(&self, req: Request<RaftMessage>) -> Result<Response<RaftReply>, Status> {
-        let msg = req.into_inner();
+impl InternalService {
+    /// Hands one Raft message to its group.
+    async fn handle(&self, msg: RaftMessage) -> RaftReply {
+        let fail = |error: String| RaftReply {
+            payload: vec![],
+            unknown_group: false,
+            error,
+        };
         let kind = match PbKind::try_from(msg.kind) {
             Ok(PbKind::AppendEntries) => RaftKind::AppendEntries,
             Ok(PbKind::Vote) => RaftKind::Vote,
             Ok(PbKind::InstallSnapshot) => RaftKind::InstallSnapshot,
-            _ => return Err(Status::invalid_argument("unknown raft message kind")),
+            _ => return fail("unknown raft message kind".into()),
         };
         let res = if msg.group_id == CONTROL_GROUP {
             serve(&self.node.control, kind, &msg.payload).await
@@ -41,20 +46,38 @@ impl Internal for InternalService {
             match self.node.group(msg.group_id) {
                 Some(g) => serve(&g.raft, kind, &msg.payload).await,
                 None => {
-                    return Ok(Response::new(RaftReply {
+                    return RaftReply {
                         payload: vec![],
                         unknown_group: true,
-                    }))
+                        error: String::new(),
+                    }
                 }
             }
         };
         match res {
-            Ok(payload) => Ok(Response::new(RaftReply {
+            Ok(payload) => RaftReply {
                 payload,
                 unknown_group: false,
-            })),
-            Err(e) => Err(Status::invalid_argument(e)),
+                error: String::new(),
+            },
+            Err(e) => fail(e),
         }
+    }
+}
+
+#[tonic::async_trait]
+impl Internal for InternalService {
+    async fn raft(&self, req: Request<RaftMessage>) -> Result<Response<RaftReply>, Status> {
+        Ok(Response::new(self.handle(req.into_inner()).await))
+    }
+
+    async fn raft_batch(
+        &self,
+        req: Request<RaftBatchRequest>,
+    ) -> Result<Response<RaftBatchReply>, Status> {
+        let messages = req.into_inner().messages;
+        let replies = futures::future::join_all(messages.into_iter().map(|m| self.handle(m))).await;
+        Ok(Response::new(RaftBatchReply { replies }))
     }
 
     async fn forward(

@@ -6,12 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use braid_proto::internal::internal_client::InternalClient;
-use braid_proto::internal::{ForwardRequest, RaftKind as PbKind, RaftMessage};
+use braid_proto::internal::{
+    ForwardRequest, RaftBatchRequest, RaftKind as PbKind, RaftMessage, RaftReply,
+};
 use braid_raft::codec;
 use braid_raft::network::{RaftKind, RaftTransport, TransportError};
-use braid_types::limits::GRPC_MESSAGE_BYTES_MAX;
+use braid_types::limits::{
+    GRPC_MESSAGE_BYTES_MAX, RAFT_BATCHES_IN_FLIGHT_MAX, RAFT_BATCH_BYTES_MAX,
+    RAFT_BATCH_MESSAGES_MAX, RAFT_BATCH_MESSAGE_BYTES_MAX, RAFT_BATCH_QUEUE_MAX,
+};
 use braid_types::{BraidError, NodeId};
 use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::forward::{ForwardOp, ForwardReply};
@@ -22,6 +28,59 @@ pub struct Peer {
     pub zone: String,
     pub addr: String,
     client: InternalClient<Channel>,
+    /// Small Raft messages for this peer, coalesced by `run_batcher`.
+    batch: mpsc::Sender<Pending>,
+}
+
+type Pending = (RaftMessage, oneshot::Sender<Result<RaftReply, String>>);
+
+/// Sends the queued small Raft messages of one peer as RaftBatch calls: takes everything queued
+/// (up to the batch limits) whenever a call slot is free, so at low rates a message goes at once
+/// and at high rates many share one call (and one socket write).
+async fn run_batcher(client: InternalClient<Channel>, mut rx: mpsc::Receiver<Pending>) {
+    let slots = Arc::new(Semaphore::new(RAFT_BATCHES_IN_FLIGHT_MAX));
+    while let Some(first) = rx.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut bytes = first.0.payload.len();
+        let mut batch = vec![first];
+        while batch.len() < RAFT_BATCH_MESSAGES_MAX && bytes < RAFT_BATCH_BYTES_MAX {
+            match rx.try_recv() {
+                Ok(p) => {
+                    bytes += p.0.payload.len();
+                    batch.push(p);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut client = client.clone();
+        tokio::spawn(async move {
+            let (messages, replies): (Vec<RaftMessage>, Vec<_>) = batch.into_iter().unzip();
+            let n = messages.len();
+            match client.raft_batch(RaftBatchRequest { messages }).await {
+                Ok(r) => {
+                    let got = r.into_inner().replies;
+                    if got.len() == n {
+                        for (tx, rep) in replies.into_iter().zip(got) {
+                            let _ = tx.send(Ok(rep));
+                        }
+                    } else {
+                        for tx in replies {
+                            let _ = tx
+                                .send(Err(format!("batch reply has {} of {n} replies", got.len())));
+                        }
+                    }
+                }
+                Err(status) => {
+                    for tx in replies {
+                        let _ = tx.send(Err(status.message().to_string()));
+                    }
+                }
+            }
+            drop(slot);
+        });
+    }
 }
 
 pub struct GrpcTransport {
@@ -53,6 +112,8 @@ impl GrpcTransport {
                 let client = InternalClient::new(endpoint(&p.addr).connect_lazy())
                     .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX)
                     .max_encoding_message_size(GRPC_MESSAGE_BYTES_MAX);
+                let (batch, rx) = mpsc::channel(RAFT_BATCH_QUEUE_MAX);
+                tokio::spawn(run_batcher(client.clone(), rx));
                 (
                     p.id,
                     Peer {
@@ -60,6 +121,7 @@ impl GrpcTransport {
                         zone: p.zone.clone(),
                         addr: p.addr.clone(),
                         client,
+                        batch,
                     },
                 )
             })
@@ -154,10 +216,13 @@ impl RaftTransport for GrpcTransport {
         kind: RaftKind,
         payload: Vec<u8>,
     ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>> {
-        let client = self.peers.get(&target).map(|p| p.client.clone());
+        let peer = self
+            .peers
+            .get(&target)
+            .map(|p| (p.client.clone(), p.batch.clone()));
         Box::pin(async move {
-            let mut client = client
-                .ok_or_else(|| TransportError::Unreachable(format!("unknown node {target}")))?;
+            let (mut client, batch) =
+                peer.ok_or_else(|| TransportError::Unreachable(format!("unknown node {target}")))?;
             let kind = match kind {
                 RaftKind::AppendEntries => PbKind::AppendEntries,
                 RaftKind::Vote => PbKind::Vote,
@@ -168,11 +233,24 @@ impl RaftTransport for GrpcTransport {
                 kind: kind as i32,
                 payload,
             };
-            let reply = client
-                .raft(msg)
-                .await
-                .map_err(|s| TransportError::Unreachable(s.message().to_string()))?;
-            let reply = reply.into_inner();
+            let reply = if msg.payload.len() <= RAFT_BATCH_MESSAGE_BYTES_MAX {
+                let (tx, rx) = oneshot::channel();
+                batch.try_send((msg, tx)).map_err(|_| {
+                    TransportError::Unreachable(format!("raft queue to node {target} is full"))
+                })?;
+                rx.await
+                    .map_err(|_| TransportError::Unreachable("raft batcher stopped".into()))?
+                    .map_err(TransportError::Unreachable)?
+            } else {
+                client
+                    .raft(msg)
+                    .await
+                    .map_err(|s| TransportError::Unreachable(s.message().to_string()))?
+                    .into_inner()
+            };
+            if !reply.error.is_empty() {
+                return Err(TransportError::Network(reply.error));
+            }
             if reply.unknown_group {
                 return Err(TransportError::Unreachable(format!(
                     "group {group} not hosted on node {target} yet"

@@ -48,6 +48,17 @@ pub const RAFT_PAYLOAD_ENTRIES_MAX: u64 = 8;
 pub const GRPC_MESSAGE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Writes to one shard waiting for the Raft core at once (bounded queue in front of openraft).
 pub const SHARD_WRITES_IN_FLIGHT_MAX: usize = 1024;
+/// Raft messages up to this size are coalesced per peer into RaftBatch calls; larger ones
+/// (appends carrying records) go alone.
+pub const RAFT_BATCH_MESSAGE_BYTES_MAX: usize = 16 * 1024;
+/// Messages and bytes in one RaftBatch call.
+pub const RAFT_BATCH_MESSAGES_MAX: usize = 512;
+pub const RAFT_BATCH_BYTES_MAX: usize = 1024 * 1024;
+/// RaftBatch calls in flight per peer; while all are busy, new messages queue and coalesce.
+pub const RAFT_BATCHES_IN_FLIGHT_MAX: usize = 8;
+/// Small Raft messages waiting per peer (bounded queue; a full queue fails the message, which
+/// openraft retries like a network error).
+pub const RAFT_BATCH_QUEUE_MAX: usize = 8192;
 /// How long a forwarded call keeps looking for a shard's leader before giving up.
 pub const LEADER_WAIT_MS_MAX: u64 = 10_000;
 /// How often each node looks for whole segments past their stream's retention.
@@ -56,6 +67,8 @@ pub const RETENTION_CHECK_INTERVAL_MS: u64 = 60_000;
 pub const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 const _: () = assert!(ENTRY_RECORDS_MAX < (1 << 16));
+const _: () = assert!(RAFT_BATCH_BYTES_MAX >= RAFT_BATCH_MESSAGE_BYTES_MAX * 8);
+const _: () = assert!(RAFT_BATCH_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX);
 const _: () = assert!(ENTRY_BYTES_MAX as u64 <= SEGMENT_BYTES_MAX);
 const _: () =
     assert!(GRPC_MESSAGE_BYTES_MAX >= ENTRY_BYTES_MAX * (RAFT_PAYLOAD_ENTRIES_MAX as usize + 1));
