@@ -14,6 +14,7 @@ use braid_raft::network::{RaftKind, RaftTransport, TransportError};
 use braid_types::limits::{
     GRPC_MESSAGE_BYTES_MAX, RAFT_BATCHES_IN_FLIGHT_MAX, RAFT_BATCH_BYTES_MAX,
     RAFT_BATCH_MESSAGES_MAX, RAFT_BATCH_MESSAGE_BYTES_MAX, RAFT_BATCH_QUEUE_MAX,
+    RAFT_HEARTBEAT_LINGER_MS,
 };
 use braid_types::{BraidError, NodeId};
 use futures::future::BoxFuture;
@@ -30,6 +31,8 @@ pub struct Peer {
     client: InternalClient<Channel>,
     /// Small Raft messages for this peer, coalesced by `run_batcher`.
     batch: mpsc::Sender<Pending>,
+    /// Heartbeats for this peer, coalesced with a short linger.
+    heartbeats: mpsc::Sender<Pending>,
 }
 
 type Pending = (RaftMessage, oneshot::Sender<Result<RaftReply, String>>);
@@ -37,9 +40,16 @@ type Pending = (RaftMessage, oneshot::Sender<Result<RaftReply, String>>);
 /// Sends the queued small Raft messages of one peer as RaftBatch calls: takes everything queued
 /// (up to the batch limits) whenever a call slot is free, so at low rates a message goes at once
 /// and at high rates many share one call (and one socket write).
-async fn run_batcher(client: InternalClient<Channel>, mut rx: mpsc::Receiver<Pending>) {
+async fn run_batcher(
+    client: InternalClient<Channel>,
+    mut rx: mpsc::Receiver<Pending>,
+    linger: Option<Duration>,
+) {
     let slots = Arc::new(Semaphore::new(RAFT_BATCHES_IN_FLIGHT_MAX));
     while let Some(first) = rx.recv().await {
+        if let Some(linger) = linger {
+            tokio::time::sleep(linger).await;
+        }
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
@@ -113,7 +123,10 @@ impl GrpcTransport {
                     .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX)
                     .max_encoding_message_size(GRPC_MESSAGE_BYTES_MAX);
                 let (batch, rx) = mpsc::channel(RAFT_BATCH_QUEUE_MAX);
-                tokio::spawn(run_batcher(client.clone(), rx));
+                tokio::spawn(run_batcher(client.clone(), rx, None));
+                let (heartbeats, rx) = mpsc::channel(RAFT_BATCH_QUEUE_MAX);
+                let linger = Duration::from_millis(RAFT_HEARTBEAT_LINGER_MS);
+                tokio::spawn(run_batcher(client.clone(), rx, Some(linger)));
                 (
                     p.id,
                     Peer {
@@ -122,6 +135,7 @@ impl GrpcTransport {
                         addr: p.addr.clone(),
                         client,
                         batch,
+                        heartbeats,
                     },
                 )
             })
@@ -216,15 +230,19 @@ impl RaftTransport for GrpcTransport {
         kind: RaftKind,
         payload: Vec<u8>,
     ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>> {
-        let peer = self
-            .peers
-            .get(&target)
-            .map(|p| (p.client.clone(), p.batch.clone()));
+        let lane = |p: &Peer| {
+            if kind == RaftKind::Heartbeat {
+                p.heartbeats.clone()
+            } else {
+                p.batch.clone()
+            }
+        };
+        let peer = self.peers.get(&target).map(|p| (p.client.clone(), lane(p)));
         Box::pin(async move {
             let (mut client, batch) =
                 peer.ok_or_else(|| TransportError::Unreachable(format!("unknown node {target}")))?;
             let kind = match kind {
-                RaftKind::AppendEntries => PbKind::AppendEntries,
+                RaftKind::AppendEntries | RaftKind::Heartbeat => PbKind::AppendEntries,
                 RaftKind::Vote => PbKind::Vote,
                 RaftKind::InstallSnapshot => PbKind::InstallSnapshot,
             };

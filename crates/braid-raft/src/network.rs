@@ -23,6 +23,8 @@ use crate::{codec, BraidTypeConfig, NodeInfo};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RaftKind {
     AppendEntries,
+    /// An AppendEntries without entries: latency-tolerant, so transports may coalesce them.
+    Heartbeat,
     Vote,
     InstallSnapshot,
 }
@@ -126,7 +128,12 @@ impl<C: BraidTypeConfig> RaftNetwork<C> for GroupConnection<C> {
         req: AppendEntriesRequest<C>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
-        self.rpc(RaftKind::AppendEntries, &req, &option).await
+        let kind = if req.entries.is_empty() {
+            RaftKind::Heartbeat
+        } else {
+            RaftKind::AppendEntries
+        };
+        self.rpc(kind, &req, &option).await
     }
 
     async fn install_snapshot(
@@ -157,7 +164,7 @@ pub async fn serve<C: BraidTypeConfig>(
     payload: &[u8],
 ) -> Result<Vec<u8>, String> {
     Ok(match kind {
-        RaftKind::AppendEntries => {
+        RaftKind::AppendEntries | RaftKind::Heartbeat => {
             let req: AppendEntriesRequest<C> = codec::decode(payload).map_err(|e| e.to_string())?;
             codec::encode(&raft.append_entries(req).await)
         }

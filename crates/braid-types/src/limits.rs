@@ -56,6 +56,10 @@ pub const RAFT_BATCH_MESSAGES_MAX: usize = 512;
 pub const RAFT_BATCH_BYTES_MAX: usize = 1024 * 1024;
 /// RaftBatch calls in flight per peer; while all are busy, new messages queue and coalesce.
 pub const RAFT_BATCHES_IN_FLIGHT_MAX: usize = 8;
+/// Heartbeats wait this long for others to the same peer before they are sent together.
+/// Far below the heartbeat interval (the append-entries timeout), it bounds idle cost by the
+/// number of peers rather than the number of shards.
+pub const RAFT_HEARTBEAT_LINGER_MS: u64 = 5;
 /// Small Raft messages waiting per peer (bounded queue; a full queue fails the message, which
 /// openraft retries like a network error).
 pub const RAFT_BATCH_QUEUE_MAX: usize = 8192;
