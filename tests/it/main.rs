@@ -3,4 +3,5 @@
 
 mod errors;
 mod failover;
+mod rebalance;
 mod restart;

@@ -29,6 +29,16 @@ pub enum ForwardOp {
         ts_ms: u64,
     },
     LocalStatus,
+    /// Leader rebalance: stop starting elections for `group` on the receiving node for at most
+    /// `for_ms`, after which elections resume by themselves.
+    PauseElections {
+        group: GroupId,
+        for_ms: u64,
+    },
+    /// Leader rebalance: start an election for `group` on the receiving node now.
+    Elect {
+        group: GroupId,
+    },
 }
 
 impl ForwardOp {
@@ -50,7 +60,9 @@ impl ForwardOp {
             | ForwardOp::ShardRead { group, .. }
             | ForwardOp::ShardTip { group }
             | ForwardOp::ShardSeekTime { group, .. } => Some(*group),
-            ForwardOp::LocalStatus => None,
+            ForwardOp::LocalStatus | ForwardOp::PauseElections { .. } | ForwardOp::Elect { .. } => {
+                None
+            }
         }
     }
 }
@@ -144,6 +156,7 @@ pub enum ForwardReply {
     },
     ShardSeek(u64),
     LocalStatus(LocalStatus),
+    Done,
     /// This node does not lead the group; `leader` is its best guess.
     NotLeader {
         leader: Option<NodeId>,

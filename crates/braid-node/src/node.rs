@@ -112,6 +112,7 @@ impl Node {
         node.clone().spawn_reconciler();
         node.clone().spawn_control_duties();
         node.clone().spawn_retention();
+        node.clone().spawn_rebalancer();
         tracing::info!(node_id = id, zone = %node.config.zone, "node started");
         Ok(node)
     }
@@ -414,6 +415,120 @@ impl Node {
         }
     }
 
+    /// Moves leadership of shards this node leads back to their preferred leader (the planner's
+    /// choice, spread over nodes and zones) once that replica is back and caught up. openraft
+    /// 0.9 has no leader transfer, so this uses elections: the third replica pauses its
+    /// elections, this leader stops heartbeats, and once the leader lease has lapsed the
+    /// preferred replica (whose log is complete) starts an election and wins. Runs only for
+    /// idle shards (writes refresh the lease) and one shard at a time.
+    pub async fn rebalance_once(&self) -> bool {
+        let hosted: Vec<Arc<ShardGroup>> = self
+            .groups
+            .read()
+            .expect("lock")
+            .values()
+            .cloned()
+            .collect();
+        for g in hosted {
+            let preferred = self.control_sm.read(|st| {
+                st.streams
+                    .values()
+                    .flat_map(|s| s.shards.iter())
+                    .find(|x| x.group == g.group && x.is_open())
+                    .map(|x| (x.preferred_leader, x.replicas.clone()))
+            });
+            let Some((preferred, replicas)) = preferred else {
+                continue;
+            };
+            let (leads, caught_up) = {
+                let m = g.raft.metrics();
+                let m = m.borrow();
+                let leads = m.state == ServerState::Leader && preferred != self.id;
+                let last = m.last_log_index;
+                let caught_up = m
+                    .replication
+                    .as_ref()
+                    .and_then(|r| r.get(&preferred).copied())
+                    .flatten()
+                    .map(|l| Some(l.index) == last)
+                    .unwrap_or(false);
+                (leads, caught_up)
+            };
+            if !leads || !caught_up {
+                continue;
+            }
+            let lease = Duration::from_millis(self.config.election_timeout_max_ms);
+            let pause_ms = (lease * 3).as_millis() as u64;
+            for other in replicas
+                .iter()
+                .filter(|r| **r != self.id && **r != preferred)
+            {
+                let op = ForwardOp::PauseElections {
+                    group: g.group,
+                    for_ms: pause_ms,
+                };
+                if self
+                    .transport
+                    .forward(*other, &op, Duration::from_secs(1))
+                    .await
+                    .is_err()
+                {
+                    continue;
+                }
+            }
+            tracing::info!(
+                group = g.group,
+                to = preferred,
+                "moving leadership to the preferred replica"
+            );
+            g.raft.runtime_config().heartbeat(false);
+            g.raft.runtime_config().elect(false);
+            tokio::time::sleep(lease + Duration::from_millis(100)).await;
+            let _ = self
+                .transport
+                .forward(
+                    preferred,
+                    &ForwardOp::Elect { group: g.group },
+                    Duration::from_secs(1),
+                )
+                .await;
+            let moved = g
+                .raft
+                .wait(Some(lease * 2))
+                .metrics(|m| m.current_leader == Some(preferred), "leadership moved")
+                .await
+                .is_ok();
+            g.raft.runtime_config().heartbeat(true);
+            g.raft.runtime_config().elect(true);
+            if !moved {
+                tracing::info!(
+                    group = g.group,
+                    to = preferred,
+                    "leadership did not move (writes in flight?); will retry"
+                );
+            }
+            return moved;
+        }
+        false
+    }
+
+    fn spawn_rebalancer(self: Arc<Self>) {
+        tokio::spawn(async move {
+            let mut stop = self.shutdown.subscribe();
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+                // Give a returning node time to catch up before moving work to it.
+                if self.uptime() < Duration::from_secs(10) {
+                    continue;
+                }
+                while self.rebalance_once().await {}
+            }
+        });
+    }
+
     fn spawn_retention(self: Arc<Self>) {
         tokio::spawn(async move {
             let mut stop = self.shutdown.subscribe();
@@ -493,9 +608,9 @@ impl Node {
                 // meanwhile, the caller retries (nothing was written).
                 Some(t) if t == self.id && op.is_write() => {
                     return match self.exec_local(op).await {
-                        ForwardReply::NotLeader { .. } => {
-                            Err(BraidError::unavailable(format!("leadership of group {group} moved; retry")))
-                        }
+                        ForwardReply::NotLeader { .. } => Err(BraidError::unavailable(format!(
+                            "leadership of group {group} moved; retry"
+                        ))),
                         other => Ok(other),
                     };
                 }
@@ -544,6 +659,27 @@ impl Node {
     pub async fn exec_local(&self, op: ForwardOp) -> ForwardReply {
         match op {
             ForwardOp::LocalStatus => ForwardReply::LocalStatus(self.local_status()),
+            ForwardOp::PauseElections { group, for_ms } => {
+                let Some(g) = self.group(group) else {
+                    return ForwardReply::NotLeader { leader: None };
+                };
+                g.raft.runtime_config().elect(false);
+                let raft = g.raft.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(for_ms)).await;
+                    raft.runtime_config().elect(true);
+                });
+                ForwardReply::Done
+            }
+            ForwardOp::Elect { group } => {
+                let Some(g) = self.group(group) else {
+                    return ForwardReply::NotLeader { leader: None };
+                };
+                match g.raft.trigger().elect().await {
+                    Ok(()) => ForwardReply::Done,
+                    Err(e) => ForwardReply::Error(internal(e)),
+                }
+            }
             ForwardOp::ControlApplied => {
                 ForwardReply::ControlApplied(self.control_sm.applied_index())
             }
