@@ -67,6 +67,51 @@ pub struct StreamMeta {
     pub retention_hours: u32,
     pub shards: Vec<ShardMeta>,
     pub next_shard_index: u32,
+    /// Tags (Kinesis AddTagsToStream / TagResource); at most [`STREAM_TAGS_MAX`].
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Shard-level metrics enabled by EnableEnhancedMonitoring (recorded and reported).
+    #[serde(default)]
+    pub shard_level_metrics: BTreeSet<String>,
+    /// Largest data blob of one record, in KiB (Kinesis `MaxRecordSizeInKiB`).
+    #[serde(default = "default_max_record_size_kib")]
+    pub max_record_size_kib: u32,
+    /// The stream's resource policy (a JSON document), stored and returned as given.
+    #[serde(default)]
+    pub resource_policy: Option<String>,
+}
+
+fn default_max_record_size_kib() -> u32 {
+    (RECORD_DATA_BYTES_MAX / 1024) as u32
+}
+
+/// Tags one stream may carry.
+pub const STREAM_TAGS_MAX: usize = 50;
+/// The `MaxRecordSizeInKiB` values a stream may have: Kinesis allows 1024..=10240; Braid's
+/// Raft entries and PutRecords total ([`PUT_RECORDS_BYTES_MAX`]) bound it lower for now.
+pub const MAX_RECORD_SIZE_KIB_MIN: u32 = 1024;
+pub const MAX_RECORD_SIZE_KIB_SUPPORTED: u32 = 4096;
+const _: () = assert!(
+    (MAX_RECORD_SIZE_KIB_SUPPORTED as usize) * 1024 + PARTITION_KEY_CHARS_MAX * 4
+        <= PUT_RECORDS_BYTES_MAX
+);
+
+/// Stream attributes that can be set at creation (Kinesis CreateStream `Tags`,
+/// `MaxRecordSizeInKiB`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamOptions {
+    pub tags: BTreeMap<String, String>,
+    /// None: the default, 1024 KiB.
+    pub max_record_size_kib: Option<u32>,
+}
+
+/// The account-level MinimumThroughputBillingCommitment setting (Kinesis
+/// Describe/UpdateAccountSettings): recorded and reported; it changes nothing else in Braid.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSettings {
+    pub commitment_enabled: bool,
+    pub commitment_started_ms: Option<u64>,
+    pub commitment_ended_ms: Option<u64>,
 }
 
 impl StreamMeta {
@@ -99,6 +144,8 @@ pub enum ControlRequest {
         account: String,
         /// The nodes that can host replicas, as the proposer saw the control membership.
         nodes: Vec<NodeRef>,
+        #[serde(default)]
+        options: StreamOptions,
     },
     /// Moves a stream between statuses; ignored if `created_ms` names an older incarnation.
     SetStreamStatus {
@@ -112,6 +159,33 @@ pub enum ControlRequest {
     SetRetention {
         name: String,
         hours: u32,
+    },
+    /// Adds or overwrites the tags in `set`, then removes the keys in `remove` (unknown keys
+    /// are ignored). Fails, changing nothing, if the stream would carry more than
+    /// [`STREAM_TAGS_MAX`] tags.
+    ChangeTags {
+        name: String,
+        set: BTreeMap<String, String>,
+        remove: Vec<String>,
+    },
+    /// Enables (or disables) shard-level metrics by name.
+    ChangeShardLevelMetrics {
+        name: String,
+        enable: bool,
+        metrics: Vec<String>,
+    },
+    SetMaxRecordSize {
+        name: String,
+        kib: u32,
+    },
+    /// Sets (Some) or deletes (None) a stream's resource policy.
+    SetResourcePolicy {
+        name: String,
+        policy: Option<String>,
+    },
+    SetAccountCommitment {
+        enabled: bool,
+        now_ms: u64,
     },
 }
 
@@ -131,6 +205,8 @@ pub struct ControlState {
     pub deleted_groups: BTreeSet<GroupId>,
     /// Bumped by every change, so watchers can tell.
     pub version: u64,
+    #[serde(default)]
+    pub account: AccountSettings,
 }
 
 impl ControlState {
@@ -171,6 +247,18 @@ impl ControlState {
                 "open shards of {} do not tile the key space",
                 s.name
             );
+            assert!(
+                s.tags.len() <= STREAM_TAGS_MAX,
+                "{} has too many tags",
+                s.name
+            );
+            assert!(
+                (MAX_RECORD_SIZE_KIB_MIN..=MAX_RECORD_SIZE_KIB_SUPPORTED)
+                    .contains(&s.max_record_size_kib),
+                "{} has max record size {} KiB",
+                s.name,
+                s.max_record_size_kib
+            );
             for sh in &s.shards {
                 assert!(sh.replicas.contains(&sh.preferred_leader));
                 assert!(sh.group < self.next_group && sh.group != braid_types::CONTROL_GROUP);
@@ -180,6 +268,7 @@ impl ControlState {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn create_stream(
         &mut self,
         name: &str,
@@ -188,8 +277,18 @@ impl ControlState {
         region: &str,
         account: &str,
         nodes: &[NodeRef],
+        options: &StreamOptions,
     ) -> Result<(), BraidError> {
         validate_stream_name(name)?;
+        if options.tags.len() > STREAM_TAGS_MAX {
+            return Err(BraidError::invalid(format!(
+                "Failed to create stream {name} under account {account} because a given stream cannot have more than {STREAM_TAGS_MAX} tags associated with it."
+            )));
+        }
+        let max_record_size_kib = options
+            .max_record_size_kib
+            .unwrap_or_else(default_max_record_size_kib);
+        check_max_record_size(max_record_size_kib)?;
         if self.streams.contains_key(name) {
             return Err(BraidError::in_use(format!(
                 "Stream {name} under account {account} already exists."
@@ -257,6 +356,10 @@ impl ControlState {
                 retention_hours: RETENTION_HOURS_DEFAULT,
                 shards,
                 next_shard_index: shard_count,
+                tags: options.tags.clone(),
+                shard_level_metrics: BTreeSet::new(),
+                max_record_size_kib,
+                resource_policy: None,
             },
         );
         Ok(())
@@ -285,7 +388,8 @@ impl ControlState {
                 region,
                 account,
                 nodes,
-            } => self.create_stream(name, *shard_count, *now_ms, region, account, nodes),
+                options,
+            } => self.create_stream(name, *shard_count, *now_ms, region, account, nodes, options),
             ControlRequest::SetStreamStatus {
                 name,
                 created_ms,
@@ -311,6 +415,66 @@ impl ControlState {
                 }
                 None => Err(BraidError::stream_not_found(name)),
             },
+            ControlRequest::ChangeTags { name, set, remove } => match self.streams.get_mut(name) {
+                Some(s) => {
+                    let mut tags = s.tags.clone();
+                    tags.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    for k in remove {
+                        tags.remove(k);
+                    }
+                    if tags.len() > STREAM_TAGS_MAX {
+                        Err(BraidError::invalid(format!(
+                            "Failed to add tags to stream {name} under account {} because a given stream cannot have more than {STREAM_TAGS_MAX} tags associated with it.",
+                            arn_account(&s.arn)
+                        )))
+                    } else {
+                        s.tags = tags;
+                        Ok(())
+                    }
+                }
+                None => Err(BraidError::stream_not_found(name)),
+            },
+            ControlRequest::ChangeShardLevelMetrics {
+                name,
+                enable,
+                metrics,
+            } => match self.streams.get_mut(name) {
+                Some(s) => {
+                    for m in metrics {
+                        if *enable {
+                            s.shard_level_metrics.insert(m.clone());
+                        } else {
+                            s.shard_level_metrics.remove(m);
+                        }
+                    }
+                    Ok(())
+                }
+                None => Err(BraidError::stream_not_found(name)),
+            },
+            ControlRequest::SetMaxRecordSize { name, kib } => match self.streams.get_mut(name) {
+                Some(s) => check_max_record_size(*kib).map(|()| s.max_record_size_kib = *kib),
+                None => Err(BraidError::stream_not_found(name)),
+            },
+            ControlRequest::SetResourcePolicy { name, policy } => {
+                match self.streams.get_mut(name) {
+                    Some(s) => {
+                        s.resource_policy = policy.clone();
+                        Ok(())
+                    }
+                    None => Err(BraidError::stream_not_found(name)),
+                }
+            }
+            ControlRequest::SetAccountCommitment { enabled, now_ms } => {
+                let a = &mut self.account;
+                if *enabled && !a.commitment_enabled {
+                    a.commitment_started_ms = Some(*now_ms);
+                    a.commitment_ended_ms = None;
+                } else if !*enabled && a.commitment_enabled {
+                    a.commitment_ended_ms = Some(*now_ms);
+                }
+                a.commitment_enabled = *enabled;
+                Ok(())
+            }
         };
         self.version += 1;
         self.check_invariants();
@@ -319,6 +483,21 @@ impl ControlState {
             Err(e) => ControlResponse::Err(e),
         }
     }
+}
+
+fn check_max_record_size(kib: u32) -> Result<(), BraidError> {
+    if (MAX_RECORD_SIZE_KIB_MIN..=MAX_RECORD_SIZE_KIB_SUPPORTED).contains(&kib) {
+        Ok(())
+    } else {
+        Err(BraidError::invalid(format!(
+            "MaxRecordSizeInKiB {kib} is not supported: Braid accepts {MAX_RECORD_SIZE_KIB_MIN} to {MAX_RECORD_SIZE_KIB_SUPPORTED} KiB for now."
+        )))
+    }
+}
+
+/// The account id inside a stream ARN (`arn:aws:kinesis:<region>:<account>:stream/<name>`).
+fn arn_account(arn: &str) -> &str {
+    arn.split(':').nth(4).unwrap_or("")
 }
 
 impl braid_raft::state_machine::AppState<ControlTypeConfig> for ControlState {
@@ -351,6 +530,7 @@ mod tests {
             region: "us-east-1".into(),
             account: "000000000000".into(),
             nodes: nodes(),
+            options: StreamOptions::default(),
         }
     }
 
@@ -410,5 +590,102 @@ mod tests {
         for key in [0u128, 1, u128::MAX / 7, u128::MAX / 2, u128::MAX] {
             assert!(s.route(key).is_some());
         }
+    }
+
+    #[test]
+    fn tags_metrics_record_size_policy_and_account() {
+        let mut st = ControlState::default();
+        let mut req = create("t", 1);
+        if let ControlRequest::CreateStream { options, .. } = &mut req {
+            options.tags.insert("team".into(), "core".into());
+            options.max_record_size_kib = Some(2048);
+        }
+        assert_eq!(st.apply_request(&req), ControlResponse::Ok);
+        let s = st.stream("t").unwrap();
+        assert_eq!(s.tags.get("team").map(String::as_str), Some("core"));
+        assert_eq!(s.max_record_size_kib, 2048);
+        assert_eq!(
+            st.stream("orders").err().map(|e| e.code),
+            Some(ErrorCode::ResourceNotFound)
+        );
+
+        let set: BTreeMap<String, String> = (0..STREAM_TAGS_MAX - 1)
+            .map(|i| (format!("k{i}"), "v".to_string()))
+            .collect();
+        let change =
+            |set: &BTreeMap<String, String>, remove: Vec<String>| ControlRequest::ChangeTags {
+                name: "t".into(),
+                set: set.clone(),
+                remove,
+            };
+        assert_eq!(st.apply_request(&change(&set, vec![])), ControlResponse::Ok);
+        assert_eq!(st.stream("t").unwrap().tags.len(), STREAM_TAGS_MAX);
+        let one_more: BTreeMap<String, String> = [("x".to_string(), String::new())].into();
+        match st.apply_request(&change(&one_more, vec![])) {
+            ControlResponse::Err(e) => assert_eq!(e.code, ErrorCode::InvalidArgument),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(st.stream("t").unwrap().tags.len(), STREAM_TAGS_MAX);
+        // Replacing one tag by another in one request stays within the limit.
+        assert_eq!(
+            st.apply_request(&change(&one_more, vec!["team".into(), "nope".into()])),
+            ControlResponse::Ok
+        );
+        assert!(!st.stream("t").unwrap().tags.contains_key("team"));
+
+        for (enable, metrics, want) in [
+            (true, vec!["IncomingBytes", "OutgoingBytes"], 2),
+            (false, vec!["IncomingBytes"], 1),
+        ] {
+            let req = ControlRequest::ChangeShardLevelMetrics {
+                name: "t".into(),
+                enable,
+                metrics: metrics.into_iter().map(String::from).collect(),
+            };
+            assert_eq!(st.apply_request(&req), ControlResponse::Ok);
+            assert_eq!(st.stream("t").unwrap().shard_level_metrics.len(), want);
+        }
+
+        for (kib, ok) in [
+            (1024, true),
+            (MAX_RECORD_SIZE_KIB_SUPPORTED, true),
+            (1023, false),
+            (10241, false),
+        ] {
+            let r = st.apply_request(&ControlRequest::SetMaxRecordSize {
+                name: "t".into(),
+                kib,
+            });
+            assert_eq!(r == ControlResponse::Ok, ok, "{kib}");
+        }
+        assert_eq!(
+            st.stream("t").unwrap().max_record_size_kib,
+            MAX_RECORD_SIZE_KIB_SUPPORTED
+        );
+
+        let policy = Some("{\"Version\":\"2012-10-17\"}".to_string());
+        st.apply_request(&ControlRequest::SetResourcePolicy {
+            name: "t".into(),
+            policy: policy.clone(),
+        });
+        assert_eq!(st.stream("t").unwrap().resource_policy, policy);
+        st.apply_request(&ControlRequest::SetResourcePolicy {
+            name: "t".into(),
+            policy: None,
+        });
+        assert_eq!(st.stream("t").unwrap().resource_policy, None);
+
+        st.apply_request(&ControlRequest::SetAccountCommitment {
+            enabled: true,
+            now_ms: 5,
+        });
+        assert!(st.account.commitment_enabled);
+        assert_eq!(st.account.commitment_started_ms, Some(5));
+        st.apply_request(&ControlRequest::SetAccountCommitment {
+            enabled: false,
+            now_ms: 9,
+        });
+        assert!(!st.account.commitment_enabled);
+        assert_eq!(st.account.commitment_ended_ms, Some(9));
     }
 }

@@ -8,7 +8,8 @@ pub mod catalog;
 pub mod planner;
 
 pub use catalog::{
-    ControlRequest, ControlResponse, ControlState, ShardMeta, StreamMeta, StreamStatus,
+    AccountSettings, ControlRequest, ControlResponse, ControlState, ShardMeta, StreamMeta,
+    StreamOptions, StreamStatus,
 };
 
 use std::io::Cursor;

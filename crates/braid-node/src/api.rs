@@ -5,7 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use braid_control::{ControlRequest, ShardMeta, StreamMeta, StreamStatus};
+use braid_control::catalog::{
+    MAX_RECORD_SIZE_KIB_MIN, MAX_RECORD_SIZE_KIB_SUPPORTED, STREAM_TAGS_MAX,
+};
+use braid_control::{
+    AccountSettings, ControlRequest, ShardMeta, StreamMeta, StreamOptions, StreamStatus,
+};
 use braid_proto::v1;
 use braid_raft::shard::{RecordIn, ShardRequest, ShardResponse};
 use braid_types::error::ErrorCode;
@@ -31,6 +36,13 @@ type R<T> = Result<T, BraidError>;
 
 fn validation(msg: impl Into<String>) -> BraidError {
     BraidError::new(ErrorCode::Validation, msg)
+}
+
+/// The AWS message for a data blob over its size limit.
+fn data_too_long(path: &str, len: usize, max: usize) -> BraidError {
+    validation(format!(
+        "1 validation error detected: Value 'java.nio.HeapByteBuffer[pos=0 lim={len} cap={len}]' at '{path}' failed to satisfy constraint: Member must have length less than or equal to {max}"
+    ))
 }
 
 fn seq(shard: &ShardMeta, pos: Position, arrival_ms: u64) -> String {
@@ -124,7 +136,25 @@ impl Api {
     }
 
     pub async fn create_stream(&self, req: v1::CreateStreamRequest) -> R<v1::CreateStreamResponse> {
+        self.create_stream_with(req, StreamOptions::default()).await
+    }
+
+    /// CreateStream with the Kinesis-only attributes (tags, `MaxRecordSizeInKiB`).
+    pub async fn create_stream_with(
+        &self,
+        req: v1::CreateStreamRequest,
+        options: StreamOptions,
+    ) -> R<v1::CreateStreamResponse> {
         validate_stream_name(&req.stream_name)?;
+        validate_tags(
+            options
+                .tags
+                .iter()
+                .map(|(k, v)| (k.as_str(), Some(v.as_str()))),
+        )?;
+        if let Some(kib) = options.max_record_size_kib {
+            check_max_record_size_kib(kib)?;
+        }
         if req.shard_count < 1 {
             return Err(validation("1 validation error detected: Value '0' at 'shardCount' failed to satisfy constraint: Member must have value greater than or equal to 1"));
         }
@@ -136,6 +166,7 @@ impl Api {
             region: node.config.region.clone(),
             account: node.config.account.clone(),
             nodes: node.control_nodes(),
+            options,
         })
         .await?;
         Ok(v1::CreateStreamResponse {})
@@ -268,11 +299,6 @@ impl Api {
             return Err(validation("1 validation error detected: Value at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 10000"));
         }
         let (name, after) = if !req.next_token.is_empty() {
-            if !req.stream_name.is_empty() {
-                return Err(BraidError::invalid(
-                    "NextToken and StreamName cannot be provided together.",
-                ));
-            }
             let (n, a) = req
                 .next_token
                 .rsplit_once('/')
@@ -281,6 +307,16 @@ impl Api {
                 .parse()
                 .map_err(|_| BraidError::invalid("Invalid NextToken."))?;
             validate_stream_name(n).map_err(|_| BraidError::invalid("Invalid NextToken."))?;
+            // SDK paginators send the first page's StreamName (or StreamARN) again with the
+            // token: accept it when it names the token's stream.
+            if !req.stream_name.is_empty() || !req.stream_arn.is_empty() {
+                let named = Self::resolve_name(&req.stream_name, &req.stream_arn)?;
+                if named != n {
+                    return Err(BraidError::invalid(
+                        "NextToken and StreamName cannot be provided together.",
+                    ));
+                }
+            }
             (n.to_string(), Some(a))
         } else {
             let name = Self::resolve_name(&req.stream_name, &req.stream_arn)?;
@@ -305,16 +341,39 @@ impl Api {
         Ok(v1::ListShardsResponse { shards, next_token })
     }
 
+    /// Checks one record against the largest size any stream may accept; the stream's own
+    /// `MaxRecordSizeInKiB` is checked by [`Api::check_record_sizes`] once the stream is known.
     fn validate_record(key: &str, data_len: usize, ehk: &str) -> R<u128> {
         validate_partition_key(key)?;
-        if data_len > RECORD_DATA_BYTES_MAX {
-            return Err(validation(format!("1 validation error detected: Value at 'data' failed to satisfy constraint: Member must have length less than or equal to {RECORD_DATA_BYTES_MAX}")));
+        let max = MAX_RECORD_SIZE_KIB_SUPPORTED as usize * 1024;
+        if data_len > max {
+            return Err(data_too_long("data", data_len, max));
         }
         if ehk.is_empty() {
             Ok(partition_key_hash(key))
         } else {
             parse_explicit_hash_key(ehk)
         }
+    }
+
+    /// Checks record data sizes against the stream's `MaxRecordSizeInKiB`.
+    fn check_record_sizes(
+        s: &StreamMeta,
+        sizes: impl Iterator<Item = usize>,
+        batch: bool,
+    ) -> R<()> {
+        let max = s.max_record_size_kib as usize * 1024;
+        for (i, len) in sizes.enumerate() {
+            if len > max {
+                let path = if batch {
+                    format!("records.{}.member.data", i + 1)
+                } else {
+                    "data".to_string()
+                };
+                return Err(data_too_long(&path, len, max));
+            }
+        }
+        Ok(())
     }
 
     pub async fn put_record(&self, req: v1::PutRecordRequest) -> R<v1::PutRecordResponse> {
@@ -330,6 +389,7 @@ impl Api {
             })?;
         }
         let s = self.active_stream(&name).await?;
+        Self::check_record_sizes(&s, [req.data.len()].into_iter(), false)?;
         let shard = s
             .route(hash)
             .ok_or_else(|| BraidError::internal("no open shard for hash key"))?
@@ -377,6 +437,7 @@ impl Api {
             )));
         }
         let s = self.active_stream(&name).await?;
+        Self::check_record_sizes(&s, req.records.iter().map(|r| r.data.len()), true)?;
         // Group by shard, remembering each record's place in the request.
         let mut by_shard: BTreeMap<u32, (ShardMeta, Vec<usize>, Vec<RecordIn>)> = BTreeMap::new();
         for (i, (r, h)) in req.records.into_iter().zip(hashes).enumerate() {
@@ -778,5 +839,290 @@ impl Api {
             nodes,
             shards,
         })
+    }
+}
+
+/// The shard-level metric names of EnableEnhancedMonitoring (`ALL` stands for all of them).
+pub const SHARD_LEVEL_METRICS: [&str; 7] = [
+    "IncomingBytes",
+    "IncomingRecords",
+    "OutgoingBytes",
+    "OutgoingRecords",
+    "WriteProvisionedThroughputExceeded",
+    "ReadProvisionedThroughputExceeded",
+    "IteratorAgeMilliseconds",
+];
+
+/// Stream attributes that only the Kinesis API shows (no braid.v1 message carries them yet).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StreamAttributes {
+    pub name: String,
+    pub arn: String,
+    pub tags: BTreeMap<String, String>,
+    /// Enabled shard-level metrics, in [`SHARD_LEVEL_METRICS`] order.
+    pub shard_level_metrics: Vec<String>,
+    pub max_record_size_kib: u32,
+}
+
+/// The answer of Enable/DisableEnhancedMonitoring.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsChange {
+    pub name: String,
+    pub arn: String,
+    pub current: Vec<String>,
+    pub desired: Vec<String>,
+}
+
+/// What DescribeLimits reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub shard_limit: u32,
+    pub open_shard_count: u32,
+}
+
+fn check_max_record_size_kib(kib: u32) -> R<()> {
+    if (MAX_RECORD_SIZE_KIB_MIN..=MAX_RECORD_SIZE_KIB_SUPPORTED).contains(&kib) {
+        Ok(())
+    } else {
+        Err(BraidError::invalid(format!(
+            "MaxRecordSizeInKiB {kib} is not supported: Braid accepts {MAX_RECORD_SIZE_KIB_MIN} to {MAX_RECORD_SIZE_KIB_SUPPORTED} KiB for now."
+        )))
+    }
+}
+
+/// Tag keys and values: Unicode letters, digits, white space and `_ . : / = + - @`; keys
+/// 1..=128 characters and not starting with `aws:`, values 0..=256 characters.
+fn validate_tags<'a>(tags: impl Iterator<Item = (&'a str, Option<&'a str>)>) -> R<()> {
+    let ok_chars = |s: &str| {
+        s.chars()
+            .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
+    };
+    for (k, v) in tags {
+        let klen = k.chars().count();
+        if !(1..=128).contains(&klen) {
+            return Err(validation(format!("1 validation error detected: Value '{k}' at 'tags' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]")));
+        }
+        if v.map(|v| v.chars().count() > 256).unwrap_or(false) {
+            return Err(validation("1 validation error detected: Value at 'tags' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 256, Member must have length greater than or equal to 0]"));
+        }
+        if !ok_chars(k) || !v.map(ok_chars).unwrap_or(true) {
+            return Err(BraidError::invalid(
+                "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . : / = + - @.",
+            ));
+        }
+        if k.to_ascii_lowercase().starts_with("aws:") {
+            return Err(BraidError::invalid(format!(
+                "Tag key {k} uses the reserved prefix aws:."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Kinesis-only operations: tags, enhanced-monitoring flags, record size, resource policies,
+/// limits and account settings. They take plain Rust values (no braid.v1 messages yet).
+impl Api {
+    fn account(&self) -> &str {
+        &self.node.config.account
+    }
+
+    /// The stream a resource ARN names (TagResource, PutResourcePolicy, ...). Braid has no
+    /// consumers, channels or queues, so their ARNs name nothing.
+    pub fn stream_of_resource_arn(&self, arn: &str) -> R<String> {
+        if arn.contains("/consumer/") {
+            return Err(BraidError::not_found(format!(
+                "Consumer {arn} under account {} not found.",
+                self.account()
+            )));
+        }
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        if parts.len() == 6 && parts[0] == "arn" && parts[2] == "kinesis" {
+            if parts[5].starts_with("stream/") {
+                return stream_name_from_arn(arn);
+            }
+            return Err(BraidError::not_found(format!(
+                "Resource {arn} under account {} not found.",
+                self.account()
+            )));
+        }
+        Err(BraidError::invalid(format!("Invalid ResourceARN: {arn}")))
+    }
+
+    fn attributes(s: &StreamMeta) -> StreamAttributes {
+        StreamAttributes {
+            name: s.name.clone(),
+            arn: s.arn.clone(),
+            tags: s.tags.clone(),
+            shard_level_metrics: SHARD_LEVEL_METRICS
+                .iter()
+                .filter(|m| s.shard_level_metrics.contains(**m))
+                .map(|m| m.to_string())
+                .collect(),
+            max_record_size_kib: s.max_record_size_kib,
+        }
+    }
+
+    pub async fn stream_attributes(
+        &self,
+        stream_name: &str,
+        stream_arn: &str,
+    ) -> R<StreamAttributes> {
+        let name = Self::resolve_name(stream_name, stream_arn)?;
+        Ok(Self::attributes(&self.stream(&name).await?))
+    }
+
+    /// Adds or overwrites `set`, then removes `remove` (AddTagsToStream, RemoveTagsFromStream,
+    /// TagResource, UntagResource).
+    pub async fn change_tags(
+        &self,
+        stream_name: &str,
+        stream_arn: &str,
+        set: BTreeMap<String, String>,
+        remove: Vec<String>,
+    ) -> R<()> {
+        let name = Self::resolve_name(stream_name, stream_arn)?;
+        validate_tags(
+            set.iter()
+                .map(|(k, v)| (k.as_str(), Some(v.as_str())))
+                .chain(remove.iter().map(|k| (k.as_str(), None))),
+        )?;
+        let s = self.stream(&name).await?;
+        let mut after: std::collections::BTreeSet<&String> = s.tags.keys().collect();
+        after.extend(set.keys());
+        for k in &remove {
+            after.remove(k);
+        }
+        if after.len() > STREAM_TAGS_MAX {
+            return Err(BraidError::invalid(format!(
+                "Failed to add tags to stream {name} under account {} because a given stream cannot have more than {STREAM_TAGS_MAX} tags associated with it.",
+                self.account()
+            )));
+        }
+        self.node
+            .control_write(ControlRequest::ChangeTags { name, set, remove })
+            .await
+    }
+
+    /// Enable/DisableEnhancedMonitoring: records the flags; reports them before and after.
+    pub async fn change_shard_level_metrics(
+        &self,
+        stream_name: &str,
+        stream_arn: &str,
+        enable: bool,
+        metrics: Vec<String>,
+    ) -> R<MetricsChange> {
+        let name = Self::resolve_name(stream_name, stream_arn)?;
+        let mut names = Vec::new();
+        for m in &metrics {
+            if m == "ALL" {
+                names.extend(SHARD_LEVEL_METRICS.iter().map(|x| x.to_string()));
+            } else if SHARD_LEVEL_METRICS.contains(&m.as_str()) {
+                names.push(m.clone());
+            } else {
+                return Err(BraidError::invalid(format!(
+                    "Unknown shard-level metric {m}."
+                )));
+            }
+        }
+        let before = Self::attributes(&self.active_stream_or_in_use(&name).await?);
+        self.node
+            .control_write(ControlRequest::ChangeShardLevelMetrics {
+                name: name.clone(),
+                enable,
+                metrics: names,
+            })
+            .await?;
+        let after = Self::attributes(&self.stream(&name).await?);
+        Ok(MetricsChange {
+            name: after.name,
+            arn: after.arn,
+            current: before.shard_level_metrics,
+            desired: after.shard_level_metrics,
+        })
+    }
+
+    /// A stream that must be ACTIVE for a control change (ResourceInUseException otherwise).
+    async fn active_stream_or_in_use(&self, name: &str) -> R<StreamMeta> {
+        let s = self.stream(name).await?;
+        if s.status != StreamStatus::Active {
+            return Err(BraidError::in_use(format!(
+                "Stream {name} under account {} not ACTIVE, instead in state {}",
+                self.account(),
+                s.status.as_str()
+            )));
+        }
+        Ok(s)
+    }
+
+    pub async fn update_max_record_size(
+        &self,
+        stream_name: &str,
+        stream_arn: &str,
+        kib: u32,
+    ) -> R<()> {
+        let name = Self::resolve_name(stream_name, stream_arn)?;
+        check_max_record_size_kib(kib)?;
+        self.active_stream_or_in_use(&name).await?;
+        self.node
+            .control_write(ControlRequest::SetMaxRecordSize { name, kib })
+            .await
+    }
+
+    /// Put (Some) or delete (None) the resource policy of the stream `resource_arn` names.
+    pub async fn set_resource_policy(&self, resource_arn: &str, policy: Option<String>) -> R<()> {
+        let name = self.stream_of_resource_arn(resource_arn)?;
+        if let Some(p) = &policy {
+            let doc: Result<serde_json::Value, _> = serde_json::from_str(p);
+            if !matches!(doc, Ok(serde_json::Value::Object(_))) {
+                return Err(BraidError::invalid(
+                    "Policy is not a valid JSON policy document.",
+                ));
+            }
+        }
+        let s = self.stream(&name).await?;
+        if policy.is_none() && s.resource_policy.is_none() {
+            return Err(BraidError::not_found(format!(
+                "No resource policy found for resource {resource_arn}."
+            )));
+        }
+        self.node
+            .control_write(ControlRequest::SetResourcePolicy { name, policy })
+            .await
+    }
+
+    /// The stored resource policy, if any.
+    pub async fn resource_policy(&self, resource_arn: &str) -> R<Option<String>> {
+        let name = self.stream_of_resource_arn(resource_arn)?;
+        Ok(self.stream(&name).await?.resource_policy)
+    }
+
+    pub async fn describe_limits(&self) -> R<Limits> {
+        self.node.catch_up_control().await;
+        let open = self.node.control_sm.read(|st| {
+            st.streams
+                .values()
+                .flat_map(|s| s.shards.iter())
+                .filter(|x| x.is_open())
+                .count()
+        });
+        Ok(Limits {
+            shard_limit: CLUSTER_SHARDS_MAX,
+            open_shard_count: open as u32,
+        })
+    }
+
+    pub async fn account_settings(&self) -> R<AccountSettings> {
+        self.node.catch_up_control().await;
+        Ok(self.node.control_sm.read(|st| st.account.clone()))
+    }
+
+    pub async fn update_account_settings(&self, commitment_enabled: bool) -> R<AccountSettings> {
+        self.node
+            .control_write(ControlRequest::SetAccountCommitment {
+                enabled: commitment_enabled,
+                now_ms: now_ms(),
+            })
+            .await?;
+        Ok(self.node.control_sm.read(|st| st.account.clone()))
     }
 }

@@ -23,6 +23,10 @@ pub struct NodeConfig {
     /// Address other nodes and clients use to reach this node (defaults to `listen`).
     #[serde(default)]
     pub advertise: Option<String>,
+    /// host:port the Kinesis Data Streams HTTP API (AWS JSON 1.1 and CBOR, HTTP/1.1 and h2c)
+    /// binds; None serves no Kinesis API.
+    #[serde(default)]
+    pub kinesis_listen: Option<String>,
     /// Every node of the cluster, this one included.
     pub peers: Vec<PeerConfig>,
     #[serde(default = "default_region")]
@@ -41,6 +45,11 @@ pub struct NodeConfig {
     /// How often expired segments are looked for.
     #[serde(default = "default_retention_check")]
     pub retention_check_interval_ms: u64,
+    /// host:port of the plain-HTTP health endpoint for probes (`GET /health`: 200 when this
+    /// node knows a control-plane leader, else 503; `GET /live`: 200 while the process serves).
+    /// None: no health listener.
+    #[serde(default)]
+    pub health_listen: Option<String>,
 }
 
 fn default_segment_bytes() -> u64 {
@@ -139,6 +148,7 @@ impl NodeConfig {
             data_dir: data_root.join(format!("node-{}", letters[i])),
             listen: peers[i].addr.clone(),
             advertise: None,
+            kinesis_listen: None,
             peers,
             region: default_region(),
             account: default_account(),
@@ -147,6 +157,42 @@ impl NodeConfig {
             election_timeout_max_ms: default_election_max(),
             segment_bytes_max: default_segment_bytes(),
             retention_check_interval_ms: default_retention_check(),
+            health_listen: None,
         }
+    }
+
+    /// [`NodeConfig::local_three`] with the Kinesis HTTP API on `kinesis_base_port + i`
+    /// (`braid dev` uses 4567, 4568 and 4569 for nodes a, b and c).
+    pub fn local_three_kinesis(
+        i: usize,
+        data_root: &std::path::Path,
+        base_port: u16,
+        kinesis_base_port: u16,
+    ) -> NodeConfig {
+        NodeConfig {
+            kinesis_listen: Some(format!("127.0.0.1:{}", kinesis_base_port + i as u16)),
+            ..NodeConfig::local_three(i, data_root, base_port)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_three_kinesis_ports() {
+        let root = std::path::Path::new("/tmp/x");
+        let ports: Vec<Option<String>> = (0..3)
+            .map(|i| NodeConfig::local_three_kinesis(i, root, 7401, 4567).kinesis_listen)
+            .collect();
+        assert_eq!(
+            ports,
+            ["127.0.0.1:4567", "127.0.0.1:4568", "127.0.0.1:4569"].map(|p| Some(p.to_string()))
+        );
+        assert_eq!(NodeConfig::local_three(0, root, 7401).kinesis_listen, None);
+        let c = NodeConfig::local_three_kinesis(1, root, 7401, 4567);
+        assert_eq!(c.listen, "127.0.0.1:7402");
+        assert!(c.validate().is_ok());
     }
 }

@@ -60,7 +60,10 @@ impl MetaStore {
     /// every Raft group on the node) for the length of an fsync.
     pub async fn flush(&self) -> io::Result<()> {
         let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush()).await.map_err(io_err)?.map_err(io_err)?;
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(io_err)?
+            .map_err(io_err)?;
         Ok(())
     }
 

@@ -32,6 +32,16 @@ pub struct NodeArgs {
     /// Every node as ID=ZONE=HOST:PORT, comma-separated.
     #[arg(long, env = "BRAID_PEERS")]
     pub peers: Option<String>,
+    /// host:port of the plain-HTTP health endpoint (GET /health, GET /live) for probes.
+    #[arg(long, env = "BRAID_HEALTH_LISTEN")]
+    pub health_listen: Option<String>,
+    /// host:port the Kinesis Data Streams HTTP API binds (AWS SDKs, boto3, the AWS CLI).
+    #[arg(long, env = "BRAID_KINESIS_LISTEN")]
+    pub kinesis_listen: Option<String>,
+    /// Do not run the node: ask the health endpoint of the node this configuration describes
+    /// and exit 0 if it answers 200 (a container health check that needs no curl).
+    #[arg(long)]
+    pub probe: bool,
 }
 
 /// Arguments of `braid dev`.
@@ -43,6 +53,10 @@ pub struct DevArgs {
     /// gRPC port of the first node; the others use the next two.
     #[arg(long, default_value_t = 7401)]
     pub base_port: u16,
+    /// Kinesis HTTP API port of the first node; the others use the next two. 0 serves no
+    /// Kinesis API.
+    #[arg(long, default_value_t = 4567)]
+    pub kinesis_base_port: u16,
 }
 
 fn parse_peers(s: &str) -> anyhow::Result<Vec<PeerConfig>> {
@@ -96,6 +110,12 @@ pub fn load_config(args: &NodeArgs) -> anyhow::Result<NodeConfig> {
         let peers = parse_peers(v)?;
         set("peers", toml::Value::try_from(peers)?);
     }
+    if let Some(v) = &args.health_listen {
+        set("health_listen", v.clone().into());
+    }
+    if let Some(v) = &args.kinesis_listen {
+        set("kinesis_listen", v.clone().into());
+    }
     let config: NodeConfig = toml::Value::Table(table)
         .try_into()
         .context("invalid node configuration")?;
@@ -119,7 +139,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Starts a node and serves its gRPC port until `stop` resolves.
+/// Starts a node and serves its gRPC port (and its Kinesis HTTP API when `kinesis_listen` is
+/// set) until `stop` resolves.
 async fn serve(
     config: NodeConfig,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
@@ -132,7 +153,37 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("bind {addr}"))?;
+    let health = match &config.health_listen {
+        Some(a) => Some(health::bind(a).await?),
+        None => None,
+    };
+    let kinesis = match &config.kinesis_listen {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("bind the Kinesis API on {a}"))?,
+        ),
+        None => None,
+    };
     let node = Node::start(config).await?;
+    if let Some(l) = health {
+        tokio::spawn(health::serve(l, node.clone()));
+    }
+    let stop = futures::FutureExt::shared(Box::pin(stop));
+    if let Some(l) = kinesis {
+        let (api, id, addr, stop) = (
+            Api::new(node.clone()),
+            node.id,
+            l.local_addr().ok(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            tracing::info!(node_id = id, ?addr, "Kinesis HTTP API listening");
+            if let Err(e) = braid_gateway::kinesis::serve(l, api, stop).await {
+                tracing::error!(node_id = id, error = %e, "Kinesis HTTP server stopped");
+            }
+        });
+    }
     let router = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .initial_connection_window_size(Some(8 * 1024 * 1024))
@@ -176,6 +227,9 @@ async fn shutdown_signal() {
 }
 
 pub fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    if args.probe {
+        return health::probe(&args);
+    }
     init_tracing();
     let config = load_config(&args)?;
     tracing::info!(?config, "effective configuration");
@@ -200,7 +254,11 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         let mut nodes = Vec::new();
         let mut stops = Vec::new();
         for i in 0..3 {
-            let config = NodeConfig::local_three(i, &args.data_dir, args.base_port);
+            let config = if args.kinesis_base_port == 0 {
+                NodeConfig::local_three(i, &args.data_dir, args.base_port)
+            } else {
+                NodeConfig::local_three_kinesis(i, &args.data_dir, args.base_port, args.kinesis_base_port)
+            };
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
             nodes.push(serve(config, async move {
                 let _ = rx.await;
@@ -214,6 +272,16 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             endpoints.join(", "),
             args.data_dir.display()
         );
+        if args.kinesis_base_port != 0 {
+            let k: Vec<String> = (0..3)
+                .map(|i| format!("http://127.0.0.1:{}", args.kinesis_base_port + i))
+                .collect();
+            eprintln!(
+                "  Kinesis API on {}\n  try: aws kinesis list-streams --endpoint-url {}",
+                k.join(", "),
+                k[0]
+            );
+        }
         shutdown_signal().await;
         for n in &nodes {
             n.shutdown().await;
@@ -223,6 +291,160 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// The health endpoint: a minimal HTTP/1.1 responder (one request per connection) so that
+/// container and Kubernetes probes need neither gRPC nor a shell in the image.
+///
+/// * `GET /health`: 200 when this node knows a control-plane leader (it can serve requests) and,
+///   if it is that leader, a quorum acknowledged it within the election timeout; 503 otherwise.
+///   The body is a JSON line with the node id, zone and control leader.
+/// * `GET /live`: 200 while the process serves at all (a liveness probe that must not fail
+///   just because a quorum is down).
+mod health {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use anyhow::Context;
+    use braid_node::Node;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const REQUEST_BYTES_MAX: usize = 4096;
+    const IO_TIMEOUT: Duration = Duration::from_secs(2);
+
+    pub async fn bind(addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("bind health_listen {addr}"))
+    }
+
+    pub async fn serve(listener: tokio::net::TcpListener, node: Arc<Node>) {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let node = node.clone();
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(IO_TIMEOUT, answer(stream, &node)).await;
+            });
+        }
+    }
+
+    async fn answer(mut stream: tokio::net::TcpStream, node: &Node) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(512);
+        let mut chunk = [0u8; 512];
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < REQUEST_BYTES_MAX {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let line = buf.split(|b| *b == b'\n').next().unwrap_or_default();
+        let mut parts = std::str::from_utf8(line).unwrap_or("").split_whitespace();
+        let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let (leader, quorum_ack_ms) = {
+            let m = node.control.metrics();
+            let m = m.borrow();
+            (m.current_leader, m.millis_since_quorum_ack)
+        };
+        // A leader cut off from the others keeps believing it leads: it is healthy only while a
+        // quorum acknowledged it within an election timeout.
+        let cut_off = leader == Some(node.id)
+            && quorum_ack_ms.is_none_or(|ms| ms > node.config.election_timeout_max_ms);
+        let (code, body) = match (method, path) {
+            ("GET" | "HEAD", "/live") => (200, "{\"live\":true}".to_string()),
+            ("GET" | "HEAD", "/health") => {
+                let body = serde_json::json!({
+                    "node_id": node.id,
+                    "zone": node.config.zone,
+                    "control_leader": leader,
+                    "leader_quorum_ack_ms": quorum_ack_ms,
+                    "uptime_ms": node.uptime().as_millis() as u64,
+                })
+                .to_string();
+                (
+                    if leader.is_some() && !cut_off {
+                        200
+                    } else {
+                        503
+                    },
+                    body,
+                )
+            }
+            ("GET" | "HEAD", _) => (404, "{\"error\":\"not found\"}".to_string()),
+            _ => (405, "{\"error\":\"method not allowed\"}".to_string()),
+        };
+        let reason = match code {
+            200 => "OK",
+            404 => "Not Found",
+            405 => "Method Not Allowed",
+            _ => "Service Unavailable",
+        };
+        let mut out = format!(
+            "HTTP/1.1 {code} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len() + 1
+        );
+        if method != "HEAD" {
+            out.push_str(&body);
+            out.push('\n');
+        }
+        stream.write_all(out.as_bytes()).await?;
+        stream.shutdown().await
+    }
+
+    /// `braid node --probe`: GET /health from the health listener (`--health-listen`,
+    /// `BRAID_HEALTH_LISTEN` or `health_listen` in the config file; an unspecified bind address
+    /// is asked on loopback); Ok only on a 200 answer. Nothing else of the configuration is
+    /// needed, so the probe works however the node itself was configured.
+    pub fn probe(args: &super::NodeArgs) -> anyhow::Result<()> {
+        let from_file = match (&args.health_listen, &args.config) {
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("read {}", path.display()))?;
+                let table: toml::Table =
+                    toml::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
+                table
+                    .get("health_listen")
+                    .and_then(|v| v.as_str())
+                    .map(String::from)
+            }
+            _ => None,
+        };
+        let listen = args.health_listen.clone().or(from_file).context(
+            "--probe needs health_listen (--health-listen, BRAID_HEALTH_LISTEN or the config file)",
+        )?;
+        let mut addr: std::net::SocketAddr = listen
+            .parse()
+            .with_context(|| format!("health_listen {listen:?} is not an IP:port"))?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        let mut s = std::net::TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+            .with_context(|| format!("connect {addr}"))?;
+        s.set_read_timeout(Some(IO_TIMEOUT))?;
+        s.set_write_timeout(Some(IO_TIMEOUT))?;
+        write!(
+            s,
+            "GET /health HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+        )?;
+        let mut answer = String::new();
+        s.take(REQUEST_BYTES_MAX as u64)
+            .read_to_string(&mut answer)?;
+        let status = answer.lines().next().unwrap_or("");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").trim();
+        println!("{status} {body}");
+        anyhow::ensure!(
+            status.split_whitespace().nth(1) == Some("200"),
+            "unhealthy: {status}"
+        );
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -241,9 +463,14 @@ mod tests {
                 listen: None,
                 advertise: None,
                 peers: None,
+                health_listen: None,
+                probe: false,
+                kinesis_listen: None,
             };
             let c = load_config(&args).unwrap();
             assert_eq!(c.peers.len(), 3);
+            let kinesis_port = 4567 + u16::from(n.as_bytes()[0] - b'a');
+            assert_eq!(c.kinesis_listen, Some(format!("127.0.0.1:{kinesis_port}")));
             assert_eq!(c.zone, format!("az-{n}"));
         }
     }
@@ -259,11 +486,16 @@ mod tests {
             listen: Some("127.0.0.1:9999".into()),
             advertise: None,
             peers: Some("1=az-a=127.0.0.1:9999,2=az-b=127.0.0.1:7402,3=az-c=127.0.0.1:7403".into()),
+            health_listen: Some("0.0.0.0:8080".into()),
+            probe: false,
+            kinesis_listen: Some("127.0.0.1:9998".into()),
         };
         let c = load_config(&args).unwrap();
         assert_eq!(c.listen, "127.0.0.1:9999");
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.peers[0].addr, "127.0.0.1:9999");
+        assert_eq!(c.kinesis_listen.as_deref(), Some("127.0.0.1:9998"));
+        assert_eq!(c.health_listen.as_deref(), Some("0.0.0.0:8080"));
         assert!(parse_peers("1=az-a").is_err());
     }
 }
