@@ -658,10 +658,24 @@ impl Api {
             limit,
             bytes_max: GET_RECORDS_BYTES_MAX as u64,
         };
-        let batch = match self.node.route(op).await? {
-            ForwardReply::ShardRead(b) => b,
-            ForwardReply::Error(e) => return Err(e),
-            other => return Err(BraidError::internal(format!("unexpected reply {other:?}"))),
+        let local = match &op {
+            ForwardOp::ShardRead {
+                group,
+                from,
+                limit,
+                bytes_max,
+            } => self
+                .node
+                .read_local(*group, *from, *limit, *bytes_max as usize),
+            _ => None,
+        };
+        let batch = match local {
+            Some(r) => r?,
+            None => match self.node.route(op).await? {
+                ForwardReply::ShardRead(b) => b,
+                ForwardReply::Error(e) => return Err(e),
+                other => return Err(BraidError::internal(format!("unexpected reply {other:?}"))),
+            },
         };
         let last_arrival = batch.records.last().map(|r| r.arrival_ms);
         let records = batch

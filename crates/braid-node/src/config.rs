@@ -50,6 +50,11 @@ pub struct NodeConfig {
     /// None: no health listener.
     #[serde(default)]
     pub health_listen: Option<String>,
+    /// Serve GetRecords from this node's own replica, follower or leader, instead of the
+    /// shard leader's: reads stay in the zone, return only committed records, and may trail the
+    /// leader by the replication delay (MillisBehindLatest is then relative to this replica).
+    #[serde(default)]
+    pub follower_reads: bool,
 }
 
 fn default_segment_bytes() -> u64 {
@@ -158,6 +163,7 @@ impl NodeConfig {
             segment_bytes_max: default_segment_bytes(),
             retention_check_interval_ms: default_retention_check(),
             health_listen: None,
+            follower_reads: false,
         }
     }
 

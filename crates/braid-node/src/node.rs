@@ -817,6 +817,22 @@ impl Node {
         }
     }
 
+    /// With `follower_reads`, reads a shard from this node's own replica (leader or follower).
+    /// Only committed records: `read_shard` stops at the replica's applied index.
+    pub fn read_local(
+        &self,
+        group: GroupId,
+        from: Position,
+        limit: u32,
+        bytes_max: usize,
+    ) -> Option<Result<ReadBatch, BraidError>> {
+        if !self.config.follower_reads {
+            return None;
+        }
+        let g = self.group(group)?;
+        Some(read_shard(&g, from, limit, bytes_max))
+    }
+
     /// Proposes a control-plane change on the control leader and waits until this node has
     /// applied it too, so a follow-up read here sees it.
     pub async fn control_write(&self, req: ControlRequest) -> Result<(), BraidError> {

@@ -16,6 +16,13 @@ fn free_port() -> u16 {
 }
 
 async fn start_cluster(dir: &std::path::Path) -> Vec<Arc<Node>> {
+    start_cluster_with(dir, |_| {}).await
+}
+
+async fn start_cluster_with(
+    dir: &std::path::Path,
+    tweak: impl Fn(&mut NodeConfig),
+) -> Vec<Arc<Node>> {
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let mut nodes = Vec::new();
     for i in 0..3 {
@@ -25,6 +32,7 @@ async fn start_cluster(dir: &std::path::Path) -> Vec<Arc<Node>> {
         }
         c.listen = c.peers[i].addr.clone();
         c.segment_bytes_max = 4096;
+        tweak(&mut c);
         let addr: std::net::SocketAddr = c.listen.parse().unwrap();
         let node = Node::start(c).await.unwrap();
         let svc = braid_node::internal::internal_server(node.clone());
@@ -177,6 +185,82 @@ async fn retention_deletes_whole_expired_segments_and_service_goes_on() {
     let after = read_all(&api, "r", "shardId-000000000000").await;
     assert_eq!(after.last().unwrap().sequence_number, r.sequence_number);
     assert_eq!(after.last().unwrap().data, b"after");
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn follower_reads_serve_committed_records_from_the_local_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = start_cluster_with(dir.path(), |c| c.follower_reads = true).await;
+    let api = Api::new(nodes[0].clone());
+    eventually("cluster identity", || {
+        nodes[0].control_sm.read(|s| s.cluster_id.is_some())
+    })
+    .await;
+    api.create_stream(v1::CreateStreamRequest {
+        stream_name: "f".into(),
+        shard_count: 1,
+    })
+    .await
+    .unwrap();
+    let group = nodes[0].control_sm.read(|s| s.streams["f"].shards[0].group);
+    eventually("a leader", || nodes[0].leader_of(group).is_some()).await;
+    for _ in 0..600 {
+        let d = api
+            .describe_stream_summary(v1::DescribeStreamSummaryRequest {
+                stream_name: "f".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if d.stream_description_summary.unwrap().stream_status == "ACTIVE" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut acked = Vec::new();
+    for i in 0..20 {
+        let r = api
+            .put_record(v1::PutRecordRequest {
+                stream_name: "f".into(),
+                data: format!("r{i}").into_bytes(),
+                partition_key: "k".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        acked.push(r.sequence_number);
+    }
+    // A follower serves the read from its own replica, and eventually has every record.
+    let leader = nodes[0].leader_of(group).unwrap();
+    let follower = nodes.iter().find(|n| n.id != leader).unwrap().clone();
+    let local = Api::new(follower.clone());
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        seen = read_all(&local, "f", "shardId-000000000000")
+            .await
+            .into_iter()
+            .map(|r| r.sequence_number)
+            .collect();
+        if seen.len() == acked.len() {
+            break;
+        }
+        // Never more than what is committed, and always a prefix, in order.
+        assert!(
+            seen.len() < acked.len() && seen[..] == acked[..seen.len()],
+            "{seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(seen, acked);
+    let g = follower.group(group).unwrap();
+    assert_ne!(
+        g.raft.metrics().borrow().current_leader,
+        Some(follower.id),
+        "read was served by a follower"
+    );
     for n in &nodes {
         n.shutdown().await;
     }
