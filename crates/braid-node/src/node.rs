@@ -189,6 +189,8 @@ impl Node {
         let meta = MetaStore::new(&self.db, "shard", group)?;
         let log_store = LogStore::<ShardTypeConfig>::open(log.clone(), meta.clone())?;
         let (sm_store, sm) = SmStore::<ShardTypeConfig, ShardState>::open(meta.clone())?;
+        // The shard state is tiny and derived from the log: persist it lazily.
+        let sm_store = sm_store.with_persist_interval(Duration::from_millis(200));
         let raft = ShardRaft::new(
             self.id,
             Arc::new(braid_raft::shard_raft_config(&self.config.timing())),

@@ -71,6 +71,10 @@ impl<A> SmHandle<A> {
 pub struct SmStore<C: BraidTypeConfig, A: AppState<C>> {
     shared: Arc<Shared<A>>,
     meta: MetaStore,
+    /// Persist at most this often (membership changes always persist); `None`: every batch.
+    /// Safe because a stale persisted state only makes openraft re-apply committed entries.
+    persist_every: Option<std::time::Duration>,
+    persisted_at: Option<std::time::Instant>,
     _c: PhantomData<C>,
 }
 
@@ -91,12 +95,21 @@ impl<C: BraidTypeConfig, A: AppState<C>> SmStore<C, A> {
         });
         Ok((
             SmStore {
+                persist_every: None,
+                persisted_at: None,
                 shared: shared.clone(),
                 meta,
                 _c: PhantomData,
             },
             SmHandle { shared },
         ))
+    }
+
+    /// Persist the state at most every `every` (plus on membership changes) instead of after
+    /// every applied batch.
+    pub fn with_persist_interval(mut self, every: std::time::Duration) -> Self {
+        self.persist_every = Some(every);
+        self
     }
 
     fn persist(&self, p: &Persisted<A>) -> Result<(), StorageError<u64>> {
@@ -145,6 +158,7 @@ impl<C: BraidTypeConfig, A: AppState<C>> RaftStateMachine<C> for SmStore<C, A> {
         I::IntoIter: OptionalSend,
     {
         let mut out = Vec::new();
+        let mut membership_changed = false;
         let last_index;
         {
             let mut st = self.shared.state.write().expect("lock");
@@ -162,13 +176,21 @@ impl<C: BraidTypeConfig, A: AppState<C>> RaftStateMachine<C> for SmStore<C, A> {
                     EntryPayload::Blank => st.app.blank_response(),
                     EntryPayload::Normal(d) => st.app.apply(e.log_id, d),
                     EntryPayload::Membership(m) => {
+                        membership_changed = true;
                         st.membership = StoredMembership::new(Some(e.log_id), m.clone());
                         st.app.blank_response()
                     }
                 };
                 out.push(r);
             }
-            self.persist(&st)?;
+            let due = match (self.persist_every, self.persisted_at) {
+                (Some(every), Some(at)) => membership_changed || at.elapsed() >= every,
+                _ => true,
+            };
+            if due {
+                self.persist(&st)?;
+                self.persisted_at = Some(std::time::Instant::now());
+            }
             last_index = st.last_applied.map(|l| l.index);
         }
         self.shared.applied.send_replace(last_index);
@@ -179,6 +201,8 @@ impl<C: BraidTypeConfig, A: AppState<C>> RaftStateMachine<C> for SmStore<C, A> {
         SmStore {
             shared: self.shared.clone(),
             meta: self.meta.clone(),
+            persist_every: self.persist_every,
+            persisted_at: None,
             _c: PhantomData,
         }
     }
