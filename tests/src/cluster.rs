@@ -31,7 +31,7 @@ pub const WAIT: Duration = Duration::from_secs(60);
 /// Lines of each node's log printed when a test fails.
 const LOG_TAIL_LINES: usize = 60;
 /// Environment variables the `braid node` command reads; removed so the config file rules.
-const BRAID_NODE_ENV: [&str; 7] = [
+const BRAID_NODE_ENV: [&str; 8] = [
     "BRAID_CONFIG",
     "BRAID_NODE_ID",
     "BRAID_ZONE",
@@ -39,6 +39,7 @@ const BRAID_NODE_ENV: [&str; 7] = [
     "BRAID_LISTEN",
     "BRAID_ADVERTISE",
     "BRAID_PEERS",
+    "BRAID_HEALTH_LISTEN",
 ];
 
 /// Ports handed out by this process, so that two clusters of one test binary never share one.
@@ -166,6 +167,16 @@ impl Cluster {
 
     /// Writes the configs and spawns `n` nodes without waiting for anything.
     pub fn spawn(n: usize) -> Cluster {
+        Cluster::spawn_with_peer_addrs(n, |_, _, addr| addr.to_string())
+    }
+
+    /// Like [`Cluster::spawn`], but node `from` is told that node `to` (another node) is at
+    /// `peer_addr(from, to, real address of to)`: a test can put a proxy on every path between
+    /// two nodes (to cut them apart) while clients still reach each node directly.
+    pub fn spawn_with_peer_addrs(
+        n: usize,
+        mut peer_addr: impl FnMut(u64, u64, &str) -> String,
+    ) -> Cluster {
         assert!(n >= 1, "a cluster needs at least one node");
         let binary = braid_binary();
         let dir = tempfile::Builder::new()
@@ -190,7 +201,18 @@ impl Cluster {
                 config_path: node_dir.join("node.toml"),
                 log_path: node_dir.join("node.log"),
             };
-            std::fs::write(&info.config_path, node_config(&info, &peers))
+            let seen: Vec<(u64, String, String)> = peers
+                .iter()
+                .map(|(to, zone, addr)| {
+                    let addr = if to == id {
+                        addr.clone()
+                    } else {
+                        peer_addr(*id, *to, addr)
+                    };
+                    (*to, zone.clone(), addr)
+                })
+                .collect();
+            std::fs::write(&info.config_path, node_config(&info, &seen))
                 .expect("write node config");
             nodes.push(NodeProc {
                 info,
@@ -333,6 +355,69 @@ impl Cluster {
                 .open(&self.node(id).log_path)
                 .and_then(|mut f| writeln!(f, "===== braid-tests: SIGKILL node {id} ====="));
         }
+    }
+
+    /// The process id of node `id`, if it is meant to be running.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.proc_(id)
+            .child
+            .lock()
+            .expect("lock")
+            .as_ref()
+            .map(|c| c.id())
+    }
+
+    /// Sends `signal` (a `kill -s` name: STOP, CONT, TERM, ...) to node `id`, which must be
+    /// running. The node stays marked running (use [`Cluster::terminate`] to stop it).
+    pub fn signal(&self, id: u64, signal: &str) {
+        let pid = self
+            .pid(id)
+            .unwrap_or_else(|| panic!("signal {signal}: node {id} is not running"));
+        let status = Command::new("kill")
+            .args(["-s", signal, &pid.to_string()])
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
+        assert!(
+            status.success(),
+            "kill -s {signal} {pid} (node {id}) failed: {status}"
+        );
+    }
+
+    /// Stops node `id` gracefully: SIGTERM, then waits for it to exit (SIGKILL after `timeout`).
+    /// Returns how long it took to exit and whether it exited on its own.
+    pub fn terminate(&self, id: u64, timeout: Duration) -> (Duration, bool) {
+        let started = Instant::now();
+        self.signal(id, "TERM");
+        let node = self.proc_(id);
+        let mut c = node
+            .child
+            .lock()
+            .expect("lock")
+            .take()
+            .unwrap_or_else(|| panic!("terminate: node {id} is not running"));
+        let clean = loop {
+            match c.try_wait() {
+                Ok(Some(_)) => break true,
+                Ok(None) if started.elapsed() < timeout => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break false;
+                }
+            }
+        };
+        let _ = OpenOptions::new()
+            .append(true)
+            .open(&node.info.log_path)
+            .and_then(|mut f| {
+                writeln!(
+                    f,
+                    "===== braid-tests: SIGTERM node {id} (exited on its own: {clean}) ====="
+                )
+            });
+        (started.elapsed(), clean)
     }
 
     /// Starts node `id` again with the same config and data directory (does not wait).
