@@ -617,7 +617,15 @@ impl Node {
                     };
                 }
                 Some(t) if t == self.id => self.exec_local(op.clone()).await,
-                Some(t) => match self.transport.forward(t, &op, Duration::from_secs(5)).await {
+                Some(t) => match self
+                    .transport
+                    .forward(
+                        t,
+                        &op,
+                        Duration::from_millis(braid_types::limits::FORWARD_TIMEOUT_MS),
+                    )
+                    .await
+                {
                     Ok(r) => r,
                     Err(ForwardError::NotDelivered(e)) => {
                         tracing::debug!(group, target = t, error = %e, "forward not delivered");

@@ -63,6 +63,9 @@ pub const RAFT_HEARTBEAT_LINGER_MS: u64 = 5;
 /// Small Raft messages waiting per peer (bounded queue; a full queue fails the message, which
 /// openraft retries like a network error).
 pub const RAFT_BATCH_QUEUE_MAX: usize = 8192;
+/// How long one forwarded call may take before the caller stops waiting (a dead or frozen
+/// leader must not hold writes much past the election that replaces it).
+pub const FORWARD_TIMEOUT_MS: u64 = 2_000;
 /// How long a forwarded call keeps looking for a shard's leader before giving up.
 pub const LEADER_WAIT_MS_MAX: u64 = 10_000;
 /// How often each node looks for whole segments past their stream's retention.
