@@ -58,8 +58,10 @@ pub const RAFT_BATCH_BYTES_MAX: usize = 1024 * 1024;
 pub const RAFT_BATCHES_IN_FLIGHT_MAX: usize = 8;
 /// Heartbeats wait this long for others to the same peer before they are sent together.
 /// Far below the heartbeat interval (the append-entries timeout), it bounds idle cost by the
-/// number of peers rather than the number of shards.
-pub const RAFT_HEARTBEAT_LINGER_MS: u64 = 5;
+/// number of peers rather than the number of shards. Kept short because openraft 0.9 sends a
+/// group's next append only after its in-flight heartbeat returns: 5 ms put the single-put p99
+/// at 7.5 ms, 1 ms at 3.4 ms (docs/perf/2026-11-26-quiet.md).
+pub const RAFT_HEARTBEAT_LINGER_MS: u64 = 1;
 /// Small Raft messages waiting per peer (bounded queue; a full queue fails the message, which
 /// openraft retries like a network error).
 pub const RAFT_BATCH_QUEUE_MAX: usize = 8192;
