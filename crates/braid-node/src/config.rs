@@ -12,6 +12,45 @@ pub struct PeerConfig {
     pub addr: String,
 }
 
+/// A credential the Kinesis HTTP API accepts: requests must carry an AWS SigV4 signature made
+/// with this secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKey {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl AccessKey {
+    /// Parses `AKID:SECRET` pairs, comma-separated (`BRAID_KINESIS_ACCESS_KEYS`).
+    pub fn parse_list(s: &str) -> anyhow::Result<Vec<AccessKey>> {
+        s.split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| AccessKey::parse(p.trim()))
+            .collect()
+    }
+
+    /// Parses one `AKID:SECRET` pair (the secret may itself contain ':').
+    pub fn parse(s: &str) -> anyhow::Result<AccessKey> {
+        match s.split_once(':') {
+            Some((id, secret)) if !id.is_empty() && !secret.is_empty() => Ok(AccessKey {
+                access_key_id: id.to_string(),
+                secret_access_key: secret.to_string(),
+            }),
+            _ => anyhow::bail!("access key is not ACCESS_KEY_ID:SECRET_ACCESS_KEY"),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
@@ -27,6 +66,10 @@ pub struct NodeConfig {
     /// binds; None serves no Kinesis API.
     #[serde(default)]
     pub kinesis_listen: Option<String>,
+    /// Credentials the Kinesis HTTP API verifies AWS SigV4 signatures against. Empty: any
+    /// well-formed signature is accepted, whatever its key.
+    #[serde(default)]
+    pub kinesis_access_keys: Vec<AccessKey>,
     /// Every node of the cluster, this one included.
     pub peers: Vec<PeerConfig>,
     #[serde(default = "default_region")]
@@ -154,6 +197,7 @@ impl NodeConfig {
             listen: peers[i].addr.clone(),
             advertise: None,
             kinesis_listen: None,
+            kinesis_access_keys: Vec::new(),
             peers,
             region: default_region(),
             account: default_account(),
@@ -200,5 +244,17 @@ mod tests {
         let c = NodeConfig::local_three_kinesis(1, root, 7401, 4567);
         assert_eq!(c.listen, "127.0.0.1:7402");
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn access_keys_parse() {
+        let k = AccessKey::parse_list("AKID:SECRET, AK2:a:b,").unwrap();
+        assert_eq!(k.len(), 2);
+        assert_eq!(k[0].access_key_id, "AKID");
+        assert_eq!(k[0].secret_access_key, "SECRET");
+        assert_eq!(k[1].secret_access_key, "a:b");
+        assert!(AccessKey::parse("nocolon").is_err());
+        assert!(AccessKey::parse(":x").is_err());
+        assert!(!format!("{:?}", k[0]).contains("SECRET"));
     }
 }

@@ -14,5 +14,5 @@ pub mod node;
 pub mod transport;
 
 pub use api::Api;
-pub use config::{NodeConfig, PeerConfig};
+pub use config::{AccessKey, NodeConfig, PeerConfig};
 pub use node::Node;

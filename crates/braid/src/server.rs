@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use braid_node::{Api, Node, NodeConfig, PeerConfig};
+use braid_node::{AccessKey, Api, Node, NodeConfig, PeerConfig};
 
 /// Arguments of `braid node`.
 #[derive(clap::Args, Debug, Clone)]
@@ -38,6 +38,10 @@ pub struct NodeArgs {
     /// host:port the Kinesis Data Streams HTTP API binds (AWS SDKs, boto3, the AWS CLI).
     #[arg(long, env = "BRAID_KINESIS_LISTEN")]
     pub kinesis_listen: Option<String>,
+    /// Credentials the Kinesis API verifies SigV4 signatures against, as
+    /// ACCESS_KEY_ID:SECRET_ACCESS_KEY, comma-separated. Unset: any credentials are accepted.
+    #[arg(long, env = "BRAID_KINESIS_ACCESS_KEYS", hide_env_values = true)]
+    pub kinesis_access_keys: Option<String>,
     /// Do not run the node: ask the health endpoint of the node this configuration describes
     /// and exit 0 if it answers 200 (a container health check that needs no curl).
     #[arg(long)]
@@ -57,6 +61,10 @@ pub struct DevArgs {
     /// Kinesis API.
     #[arg(long, default_value_t = 4567)]
     pub kinesis_base_port: u16,
+    /// A credential the Kinesis API accepts, as ACCESS_KEY_ID:SECRET_ACCESS_KEY (repeatable).
+    /// None given: any credentials are accepted.
+    #[arg(long = "kinesis-access-key", value_name = "AKID:SECRET")]
+    pub kinesis_access_keys: Vec<String>,
 }
 
 fn parse_peers(s: &str) -> anyhow::Result<Vec<PeerConfig>> {
@@ -116,6 +124,10 @@ pub fn load_config(args: &NodeArgs) -> anyhow::Result<NodeConfig> {
     if let Some(v) = &args.kinesis_listen {
         set("kinesis_listen", v.clone().into());
     }
+    if let Some(v) = &args.kinesis_access_keys {
+        let keys = AccessKey::parse_list(v).context("BRAID_KINESIS_ACCESS_KEYS")?;
+        set("kinesis_access_keys", toml::Value::try_from(keys)?);
+    }
     let config: NodeConfig = toml::Value::Table(table)
         .try_into()
         .context("invalid node configuration")?;
@@ -165,6 +177,7 @@ async fn serve(
         ),
         None => None,
     };
+    let kinesis_keys = config.kinesis_access_keys.clone();
     let node = Node::start(config).await?;
     if let Some(l) = health {
         tokio::spawn(health::serve(l, node.clone()));
@@ -179,7 +192,9 @@ async fn serve(
         );
         tokio::spawn(async move {
             tracing::info!(node_id = id, ?addr, "Kinesis HTTP API listening");
-            if let Err(e) = braid_gateway::kinesis::serve(l, api, stop).await {
+            if let Err(e) =
+                braid_gateway::kinesis::serve_with_keys(l, api, kinesis_keys, stop).await
+            {
                 tracing::error!(node_id = id, error = %e, "Kinesis HTTP server stopped");
             }
         });
@@ -250,15 +265,21 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<()> {
 pub fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     init_tracing();
     std::fs::create_dir_all(&args.data_dir)?;
+    let keys = args
+        .kinesis_access_keys
+        .iter()
+        .map(|k| AccessKey::parse(k).context("--kinesis-access-key"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     runtime()?.block_on(async move {
         let mut nodes = Vec::new();
         let mut stops = Vec::new();
         for i in 0..3 {
-            let config = if args.kinesis_base_port == 0 {
+            let mut config = if args.kinesis_base_port == 0 {
                 NodeConfig::local_three(i, &args.data_dir, args.base_port)
             } else {
                 NodeConfig::local_three_kinesis(i, &args.data_dir, args.base_port, args.kinesis_base_port)
             };
+            config.kinesis_access_keys = keys.clone();
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
             nodes.push(serve(config, async move {
                 let _ = rx.await;
@@ -466,6 +487,7 @@ mod tests {
                 health_listen: None,
                 probe: false,
                 kinesis_listen: None,
+                kinesis_access_keys: None,
             };
             let c = load_config(&args).unwrap();
             assert_eq!(c.peers.len(), 3);
@@ -489,12 +511,15 @@ mod tests {
             health_listen: Some("0.0.0.0:8080".into()),
             probe: false,
             kinesis_listen: Some("127.0.0.1:9998".into()),
+            kinesis_access_keys: Some("AKID:SECRET,AK2:S2".into()),
         };
         let c = load_config(&args).unwrap();
         assert_eq!(c.listen, "127.0.0.1:9999");
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.peers[0].addr, "127.0.0.1:9999");
         assert_eq!(c.kinesis_listen.as_deref(), Some("127.0.0.1:9998"));
+        assert_eq!(c.kinesis_access_keys.len(), 2);
+        assert_eq!(c.kinesis_access_keys[1].access_key_id, "AK2");
         assert_eq!(c.health_listen.as_deref(), Some("0.0.0.0:8080"));
         assert!(parse_peers("1=az-a").is_err());
     }

@@ -17,6 +17,7 @@ use futures::{FutureExt, StreamExt};
 use super::backend::Backend;
 use super::error::WireError;
 use super::ops::{dispatch, is_known, TARGET_PREFIX};
+use super::sigv4::{self, KeyStore};
 use super::value::{decode, encode, Format, Value};
 
 /// Largest request body: a 10 MiB PutRecords grows by 4/3 in base64, plus keys and framing.
@@ -24,9 +25,25 @@ pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 pub const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
 
-/// The Kinesis API as an axum router (every path; AWS ignores it).
+/// The router's state: the backend and the access keys signatures are verified against.
+#[derive(Clone)]
+struct Shared<B> {
+    backend: B,
+    keys: std::sync::Arc<KeyStore>,
+}
+
+/// The Kinesis API as an axum router (every path; AWS ignores it), accepting any credentials.
 pub fn router<B: Backend>(backend: B) -> Router {
-    Router::new().fallback(handle::<B>).with_state(backend)
+    router_with_keys(backend, Vec::new())
+}
+
+/// [`router`] verifying each request's SigV4 signature against `keys`; empty `keys` accept
+/// any well-formed signature.
+pub fn router_with_keys<B: Backend>(backend: B, keys: Vec<braid_node::AccessKey>) -> Router {
+    Router::new().fallback(handle::<B>).with_state(Shared {
+        backend,
+        keys: std::sync::Arc::new(KeyStore::new(&keys)),
+    })
 }
 
 /// Serves the Kinesis API on `listener` (HTTP/1.1, and HTTP/2 with prior knowledge: h2c)
@@ -36,11 +53,21 @@ pub async fn serve<B: Backend>(
     backend: B,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_keys(listener, backend, Vec::new(), shutdown).await
+}
+
+/// [`serve`] verifying SigV4 signatures against `keys` (see [`router_with_keys`]).
+pub async fn serve_with_keys<B: Backend>(
+    listener: tokio::net::TcpListener,
+    backend: B,
+    keys: Vec<braid_node::AccessKey>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     let listener = listener.tap_io(|s| {
         let _ = s.set_nodelay(true);
     });
-    axum::serve(listener, router(backend))
+    axum::serve(listener, router_with_keys(backend, keys))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -80,7 +107,7 @@ pub fn error_response(format: Format, e: &WireError) -> Response {
     response(format, e.status, &body)
 }
 
-async fn handle<B: Backend>(State(backend): State<B>, req: Request) -> Response {
+async fn handle<B: Backend>(State(shared): State<Shared<B>>, req: Request) -> Response {
     let rid = request_id();
     let origin = req.headers().contains_key(header::ORIGIN);
     let format = Format::from_content_type(
@@ -94,7 +121,7 @@ async fn handle<B: Backend>(State(backend): State<B>, req: Request) -> Response 
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let mut resp = match AssertUnwindSafe(answer(backend, req, format))
+    let mut resp = match AssertUnwindSafe(answer(shared.backend, shared.keys, req, format))
         .catch_unwind()
         .await
     {
@@ -146,8 +173,9 @@ fn cors_preflight(headers: &HeaderMap) -> Response {
     r
 }
 
-/// AWS signs every request: without a signature it answers MissingAuthenticationToken. Braid
-/// has no credential store yet, so any well-formed SigV4 header (or presigned query) passes.
+/// AWS signs every request: without a signature it answers MissingAuthenticationToken. With no
+/// access keys configured, any well-formed SigV4 header (or presigned query) passes; with keys,
+/// [`sigv4::verify`] then checks the signature itself once the body is read.
 fn check_authentication(headers: &HeaderMap, query: &str) -> Result<(), WireError> {
     let auth = headers
         .get(header::AUTHORIZATION)
@@ -163,11 +191,7 @@ fn check_authentication(headers: &HeaderMap, query: &str) -> Result<(), WireErro
             "InvalidSignatureException",
             "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.",
         )),
-        (None, false) => Err(WireError::new(
-            400,
-            "MissingAuthenticationTokenException",
-            "Missing Authentication Token",
-        )),
+        (None, false) => Err(sigv4::missing_token()),
         (Some(auth), false) => {
             let params: Vec<&str> = auth
                 .split([',', ' '])
@@ -219,7 +243,12 @@ fn check_authentication(headers: &HeaderMap, query: &str) -> Result<(), WireErro
     }
 }
 
-async fn answer<B: Backend>(backend: B, req: Request, format: Format) -> Response {
+async fn answer<B: Backend>(
+    backend: B,
+    keys: std::sync::Arc<KeyStore>,
+    req: Request,
+    format: Format,
+) -> Response {
     let (parts, body) = req.into_parts();
     if parts.method == Method::OPTIONS && parts.headers.contains_key(header::ORIGIN) {
         return cors_preflight(&parts.headers);
@@ -288,6 +317,18 @@ async fn answer<B: Backend>(backend: B, req: Request, format: Format) -> Respons
                     &WireError::serialization(format!("Could not read the request body: {e}")),
                 )
             }
+        }
+    }
+    if !keys.is_empty() {
+        if let Err(e) = sigv4::verify(
+            &keys,
+            parts.method.as_str(),
+            parts.uri.path(),
+            parts.uri.query().unwrap_or(""),
+            &parts.headers,
+            &bytes,
+        ) {
+            return error_response(format, &e);
         }
     }
     let value = match decode(format, &bytes) {

@@ -8,6 +8,8 @@
 //! - Each request is checked against its input shape from the botocore model, with AWS's
 //!   SerializationException and ValidationException messages ([`schema`], [`shapes`]), then
 //!   runs as one or two [`backend::Backend`] calls ([`ops`]).
+//! - With access keys configured, every request's AWS SigV4 signature (header or presigned
+//!   query) is verified ([`sigv4`]); without, any well-formed signature passes.
 //! - Errors are AWS-shaped (`{"__type", "message"}`, status 400/500/503, `x-amzn-RequestId`
 //!   on every answer); [`error::WireError::from_braid`] is the one `ErrorCode` match.
 //! - Operations Braid cannot perform yet (resharding, enhanced fan-out, encryption, on-demand
@@ -19,9 +21,10 @@ pub mod http;
 pub mod ops;
 pub mod schema;
 pub mod shapes;
+pub mod sigv4;
 pub mod value;
 
 pub use backend::Backend;
 pub use error::WireError;
-pub use http::{router, serve, REQUEST_BYTES_MAX};
+pub use http::{router, router_with_keys, serve, serve_with_keys, REQUEST_BYTES_MAX};
 pub use value::{Format, Value};
