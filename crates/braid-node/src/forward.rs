@@ -29,13 +29,7 @@ pub enum ForwardOp {
         ts_ms: u64,
     },
     LocalStatus,
-    /// Leader rebalance: stop starting elections for `group` on the receiving node for at most
-    /// `for_ms`, after which elections resume by themselves.
-    PauseElections {
-        group: GroupId,
-        for_ms: u64,
-    },
-    /// Leader rebalance: start an election for `group` on the receiving node now.
+    /// Leadership transfer: start an election for `group` on the receiving node now.
     Elect {
         group: GroupId,
     },
@@ -60,7 +54,7 @@ impl ForwardOp {
             | ForwardOp::ShardRead { group, .. }
             | ForwardOp::ShardTip { group }
             | ForwardOp::ShardSeekTime { group, .. } => Some(*group),
-            ForwardOp::LocalStatus | ForwardOp::PauseElections { .. } | ForwardOp::Elect { .. } => {
+            ForwardOp::LocalStatus | ForwardOp::Elect { .. } => {
                 None
             }
         }

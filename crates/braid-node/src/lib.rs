@@ -10,6 +10,7 @@ pub mod api;
 pub mod config;
 pub mod forward;
 pub mod internal;
+pub mod leadership;
 pub mod node;
 pub mod transport;
 

@@ -26,6 +26,7 @@ use tokio::sync::watch;
 
 use crate::config::NodeConfig;
 use crate::forward::{ForwardOp, ForwardReply, GroupStatus, LocalStatus, ReadBatch, ReadRecord};
+use crate::leadership::WriteGate;
 use crate::transport::{ForwardError, GrpcTransport};
 
 pub fn now_ms() -> u64 {
@@ -45,6 +46,8 @@ pub struct ShardGroup {
     dir: PathBuf,
     /// (term, last log index when this node was first seen leading in that term).
     office: std::sync::Mutex<Option<(u64, u64)>>,
+    /// Closed while leadership moves to another replica (see `leadership`).
+    pub gate: WriteGate,
 }
 
 pub struct Node {
@@ -54,7 +57,7 @@ pub struct Node {
     pub transport: Arc<GrpcTransport>,
     pub control: ControlRaft,
     pub control_sm: SmHandle<ControlState>,
-    groups: RwLock<HashMap<GroupId, Arc<ShardGroup>>>,
+    pub(crate) groups: RwLock<HashMap<GroupId, Arc<ShardGroup>>>,
     shutdown: watch::Sender<bool>,
     started: Instant,
     /// Added to the wall clock by retention only: the seam tests use to age data.
@@ -228,6 +231,7 @@ impl Node {
             meta,
             dir,
             office: std::sync::Mutex::new(None),
+            gate: WriteGate::default(),
         }))
     }
 
@@ -417,103 +421,6 @@ impl Node {
         }
     }
 
-    /// Moves leadership of shards this node leads back to their preferred leader (the planner's
-    /// choice, spread over nodes and zones) once that replica is back and caught up. openraft
-    /// 0.9 has no leader transfer, so this uses elections: the third replica pauses its
-    /// elections, this leader stops heartbeats, and once the leader lease has lapsed the
-    /// preferred replica (whose log is complete) starts an election and wins. Runs only for
-    /// idle shards (writes refresh the lease) and one shard at a time.
-    pub async fn rebalance_once(&self) -> bool {
-        let hosted: Vec<Arc<ShardGroup>> = self
-            .groups
-            .read()
-            .expect("lock")
-            .values()
-            .cloned()
-            .collect();
-        for g in hosted {
-            let preferred = self.control_sm.read(|st| {
-                st.streams
-                    .values()
-                    .flat_map(|s| s.shards.iter())
-                    .find(|x| x.group == g.group && x.is_open())
-                    .map(|x| (x.preferred_leader, x.replicas.clone()))
-            });
-            let Some((preferred, replicas)) = preferred else {
-                continue;
-            };
-            let (leads, caught_up) = {
-                let m = g.raft.metrics();
-                let m = m.borrow();
-                let leads = m.state == ServerState::Leader && preferred != self.id;
-                let last = m.last_log_index;
-                let caught_up = m
-                    .replication
-                    .as_ref()
-                    .and_then(|r| r.get(&preferred).copied())
-                    .flatten()
-                    .map(|l| Some(l.index) == last)
-                    .unwrap_or(false);
-                (leads, caught_up)
-            };
-            if !leads || !caught_up {
-                continue;
-            }
-            let lease = Duration::from_millis(self.config.election_timeout_max_ms);
-            let pause_ms = (lease * 3).as_millis() as u64;
-            for other in replicas
-                .iter()
-                .filter(|r| **r != self.id && **r != preferred)
-            {
-                let op = ForwardOp::PauseElections {
-                    group: g.group,
-                    for_ms: pause_ms,
-                };
-                if self
-                    .transport
-                    .forward(*other, &op, Duration::from_secs(1))
-                    .await
-                    .is_err()
-                {
-                    continue;
-                }
-            }
-            tracing::info!(
-                group = g.group,
-                to = preferred,
-                "moving leadership to the preferred replica"
-            );
-            g.raft.runtime_config().heartbeat(false);
-            g.raft.runtime_config().elect(false);
-            tokio::time::sleep(lease + Duration::from_millis(100)).await;
-            let _ = self
-                .transport
-                .forward(
-                    preferred,
-                    &ForwardOp::Elect { group: g.group },
-                    Duration::from_secs(1),
-                )
-                .await;
-            let moved = g
-                .raft
-                .wait(Some(lease * 2))
-                .metrics(|m| m.current_leader == Some(preferred), "leadership moved")
-                .await
-                .is_ok();
-            g.raft.runtime_config().heartbeat(true);
-            g.raft.runtime_config().elect(true);
-            if !moved {
-                tracing::info!(
-                    group = g.group,
-                    to = preferred,
-                    "leadership did not move (writes in flight?); will retry"
-                );
-            }
-            return moved;
-        }
-        false
-    }
-
     fn spawn_rebalancer(self: Arc<Self>) {
         tokio::spawn(async move {
             let mut stop = self.shutdown.subscribe();
@@ -608,6 +515,19 @@ impl Node {
             let reply = match target {
                 // A local write takes the op itself (no copy of the records); if leadership moved
                 // meanwhile, the caller retries (nothing was written).
+                Some(t)
+                    if t == self.id
+                        && op.is_write()
+                        && self.group(group).is_some_and(|g| g.gate.is_closed()) =>
+                {
+                    if Instant::now() >= deadline {
+                        return Err(BraidError::unavailable(format!(
+                            "leadership of group {group} is moving; retry"
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
                 Some(t) if t == self.id && op.is_write() => {
                     return match self.exec_local(op).await {
                         ForwardReply::NotLeader { .. } => Err(BraidError::unavailable(format!(
@@ -669,23 +589,16 @@ impl Node {
     pub async fn exec_local(&self, op: ForwardOp) -> ForwardReply {
         match op {
             ForwardOp::LocalStatus => ForwardReply::LocalStatus(self.local_status()),
-            ForwardOp::PauseElections { group, for_ms } => {
-                let Some(g) = self.group(group) else {
-                    return ForwardReply::NotLeader { leader: None };
-                };
-                g.raft.runtime_config().elect(false);
-                let raft = g.raft.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(for_ms)).await;
-                    raft.runtime_config().elect(true);
-                });
-                ForwardReply::Done
-            }
             ForwardOp::Elect { group } => {
-                let Some(g) = self.group(group) else {
-                    return ForwardReply::NotLeader { leader: None };
+                let elected = if group == CONTROL_GROUP {
+                    self.control.trigger().elect().await
+                } else {
+                    let Some(g) = self.group(group) else {
+                        return ForwardReply::NotLeader { leader: None };
+                    };
+                    g.raft.trigger().elect().await
                 };
-                match g.raft.trigger().elect().await {
+                match elected {
                     Ok(()) => ForwardReply::Done,
                     Err(e) => ForwardReply::Error(internal(e)),
                 }
@@ -707,6 +620,10 @@ impl Node {
             },
             ForwardOp::ShardWrite { group, req } => {
                 let Some(g) = self.group(group) else {
+                    return ForwardReply::NotLeader { leader: None };
+                };
+                // Leadership is moving: the caller waits and asks again.
+                let Some(_pass) = g.gate.enter() else {
                     return ForwardReply::NotLeader { leader: None };
                 };
                 match g.raft.client_write(req).await {

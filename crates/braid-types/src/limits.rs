@@ -72,6 +72,14 @@ pub const FORWARD_TIMEOUT_MS: u64 = 2_000;
 pub const LEADER_WAIT_MS_MAX: u64 = 10_000;
 /// How often each node looks for whole segments past their stream's retention.
 pub const RETENTION_CHECK_INTERVAL_MS: u64 = 60_000;
+/// Graceful shutdown: how long a stopping node spends handing its leaderships to other
+/// replicas before it exits anyway (container runtimes allow 10 s by default before SIGKILL).
+pub const HANDOVER_MS_MAX: u64 = 5_000;
+/// Leadership transfers run at once during a hand-over.
+pub const HANDOVER_CONCURRENCY: usize = 64;
+/// How long one leadership transfer may keep the group's writes waiting (for writes in flight
+/// to finish and the target to hold every entry) before it gives up and reopens them.
+pub const TRANSFER_GATE_MS_MAX: u64 = 1_000;
 /// The sled page cache per node.
 pub const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 

@@ -255,7 +255,8 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         })
         .await?;
         shutdown_signal().await;
-        tracing::info!("shutting down");
+        tracing::info!("shutting down: handing leadership over");
+        node.hand_over_leadership().await;
         node.shutdown().await;
         let _ = tx.send(());
         Ok(())
