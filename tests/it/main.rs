@@ -3,5 +3,6 @@
 
 mod errors;
 mod failover;
+mod quiesce;
 mod rebalance;
 mod restart;

@@ -829,6 +829,7 @@ impl Api {
                     term: st.term,
                     last_log_index: st.last_log_index.unwrap_or(0),
                     committed_index: st.committed.unwrap_or(0),
+                    quiesced: st.quiesced,
                     replicas: sh
                         .replicas
                         .iter()

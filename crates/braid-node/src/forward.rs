@@ -29,6 +29,12 @@ pub enum ForwardOp {
         ts_ms: u64,
     },
     LocalStatus,
+    /// Quiescence: the sender leads these (group, term)s, which are idle and have stopped
+    /// heartbeats; the receiver's followers hold off elections for an election timeout.
+    Quiesced {
+        from: NodeId,
+        groups: Vec<(GroupId, u64)>,
+    },
     /// Leadership transfer: start an election for `group` on the receiving node now.
     Elect {
         group: GroupId,
@@ -54,9 +60,7 @@ impl ForwardOp {
             | ForwardOp::ShardRead { group, .. }
             | ForwardOp::ShardTip { group }
             | ForwardOp::ShardSeekTime { group, .. } => Some(*group),
-            ForwardOp::LocalStatus | ForwardOp::Elect { .. } => {
-                None
-            }
+            ForwardOp::LocalStatus | ForwardOp::Quiesced { .. } | ForwardOp::Elect { .. } => None,
         }
     }
 }
@@ -126,6 +130,8 @@ pub struct GroupStatus {
     pub applied: Option<u64>,
     /// On the leader: the last index known to be stored on each replica.
     pub matched: Vec<(NodeId, Option<u64>)>,
+    /// This replica's Raft timers are stopped because the group is idle.
+    pub quiesced: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

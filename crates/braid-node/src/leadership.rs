@@ -328,7 +328,7 @@ impl Node {
             .map(|(id, _)| *id)
     }
 
-    fn hosted(&self) -> Vec<Arc<ShardGroup>> {
+    pub(crate) fn hosted(&self) -> Vec<Arc<ShardGroup>> {
         self.groups
             .read()
             .expect("lock")

@@ -12,6 +12,7 @@ pub mod forward;
 pub mod internal;
 pub mod leadership;
 pub mod node;
+pub mod quiesce;
 pub mod transport;
 
 pub use api::Api;

@@ -27,6 +27,7 @@ use tokio::sync::watch;
 use crate::config::NodeConfig;
 use crate::forward::{ForwardOp, ForwardReply, GroupStatus, LocalStatus, ReadBatch, ReadRecord};
 use crate::leadership::WriteGate;
+use crate::quiesce::Quiet;
 use crate::transport::{ForwardError, GrpcTransport};
 
 pub fn now_ms() -> u64 {
@@ -48,6 +49,8 @@ pub struct ShardGroup {
     office: std::sync::Mutex<Option<(u64, u64)>>,
     /// Closed while leadership moves to another replica (see `leadership`).
     pub gate: WriteGate,
+    /// Whether the group's Raft timers are stopped because it is idle (see `quiesce`).
+    pub quiet: Quiet,
 }
 
 pub struct Node {
@@ -58,7 +61,7 @@ pub struct Node {
     pub control: ControlRaft,
     pub control_sm: SmHandle<ControlState>,
     pub(crate) groups: RwLock<HashMap<GroupId, Arc<ShardGroup>>>,
-    shutdown: watch::Sender<bool>,
+    pub(crate) shutdown: watch::Sender<bool>,
     started: Instant,
     /// Added to the wall clock by retention only: the seam tests use to age data.
     retention_clock_offset_ms: std::sync::atomic::AtomicU64,
@@ -116,6 +119,7 @@ impl Node {
         node.clone().spawn_control_duties();
         node.clone().spawn_retention();
         node.clone().spawn_rebalancer();
+        node.clone().spawn_quiescer();
         tracing::info!(node_id = id, zone = %node.config.zone, "node started");
         Ok(node)
     }
@@ -232,6 +236,7 @@ impl Node {
             dir,
             office: std::sync::Mutex::new(None),
             gate: WriteGate::default(),
+            quiet: Quiet::default(),
         }))
     }
 
@@ -589,6 +594,10 @@ impl Node {
     pub async fn exec_local(&self, op: ForwardOp) -> ForwardReply {
         match op {
             ForwardOp::LocalStatus => ForwardReply::LocalStatus(self.local_status()),
+            ForwardOp::Quiesced { from, groups } => {
+                self.hold_quiesced(from, &groups);
+                ForwardReply::Done
+            }
             ForwardOp::Elect { group } => {
                 let elected = if group == CONTROL_GROUP {
                     self.control.trigger().elect().await
@@ -710,7 +719,7 @@ impl Node {
 
     pub fn local_status(&self) -> LocalStatus {
         let mut groups: Vec<GroupStatus> = Vec::new();
-        let mut push = |group: GroupId, m: &openraft::RaftMetrics<u64, NodeInfo>| {
+        let mut push = |group: GroupId, m: &openraft::RaftMetrics<u64, NodeInfo>, quiesced| {
             groups.push(GroupStatus {
                 group,
                 leader: m.current_leader,
@@ -723,9 +732,10 @@ impl Node {
                     .as_ref()
                     .map(|r| r.iter().map(|(id, l)| (*id, l.map(|l| l.index))).collect())
                     .unwrap_or_default(),
+                quiesced,
             });
         };
-        push(CONTROL_GROUP, &self.control.metrics().borrow());
+        push(CONTROL_GROUP, &self.control.metrics().borrow(), false);
         let hosted: Vec<Arc<ShardGroup>> = self
             .groups
             .read()
@@ -734,7 +744,7 @@ impl Node {
             .cloned()
             .collect();
         for g in hosted {
-            push(g.group, &g.raft.metrics().borrow());
+            push(g.group, &g.raft.metrics().borrow(), g.is_quiet());
         }
         groups.sort_by_key(|g| g.group);
         LocalStatus {

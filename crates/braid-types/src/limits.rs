@@ -80,6 +80,13 @@ pub const HANDOVER_CONCURRENCY: usize = 64;
 /// How long one leadership transfer may keep the group's writes waiting (for writes in flight
 /// to finish and the target to hold every entry) before it gives up and reopens them.
 pub const TRANSFER_GATE_MS_MAX: u64 = 1_000;
+/// A shard group whose log has not grown for this many heartbeat intervals (and whose
+/// followers hold every entry) stops its Raft timers until the next write (see the node's
+/// `quiesce` module). The heartbeats in between tell followers the final commit index.
+pub const QUIESCE_AFTER_HEARTBEATS: u64 = 4;
+/// Quiesced groups listed in one message to a peer (more stay unlisted, so their followers
+/// keep their own election timers: correct, only less frugal).
+pub const QUIESCED_MESSAGE_GROUPS_MAX: usize = 100_000;
 /// The sled page cache per node.
 pub const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 

@@ -186,6 +186,7 @@ fn status_json(s: &v1::ClusterStatusResponse) -> Value {
                 "term": g.term,
                 "last_log_index": g.last_log_index,
                 "committed_index": g.committed_index,
+                "quiesced": g.quiesced,
                 "replicas": replicas,
             })
         })
