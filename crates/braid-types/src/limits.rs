@@ -89,6 +89,14 @@ pub const QUIESCE_AFTER_HEARTBEATS: u64 = 4;
 pub const QUIESCED_MESSAGE_GROUPS_MAX: usize = 100_000;
 /// The sled page cache per node.
 pub const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// SigV4 (with access keys configured): how far a request's signing time (`X-Amz-Date`, or
+/// `Date`) may be from the node's clock, either way, as on AWS. Presigned requests may be this
+/// far in the future too; how long they stay valid is their own `X-Amz-Expires`.
+pub const SIGV4_CLOCK_SKEW_SECS: u64 = 5 * 60;
+/// SigV4 presigned requests: the allowed `X-Amz-Expires`, 1 second to 7 days (the signing key
+/// is valid for seven days).
+pub const SIGV4_PRESIGN_EXPIRES_MIN_SECS: u64 = 1;
+pub const SIGV4_PRESIGN_EXPIRES_MAX_SECS: u64 = 7 * 24 * 60 * 60;
 
 const _: () = assert!(ENTRY_RECORDS_MAX < (1 << 16));
 const _: () = assert!(RAFT_BATCH_BYTES_MAX >= RAFT_BATCH_MESSAGE_BYTES_MAX * 8);
