@@ -70,6 +70,15 @@ pub struct NodeConfig {
     /// well-formed signature is accepted, whatever its key.
     #[serde(default)]
     pub kinesis_access_keys: Vec<AccessKey>,
+    /// PEM file with the certificate chain (the server's certificate first) the Kinesis HTTP
+    /// API presents: set with `kinesis_tls_key`, `kinesis_listen` serves HTTPS only (ALPN h2
+    /// and http/1.1) instead of plain HTTP/1.1 and h2c. None with `kinesis_tls_key`: plain HTTP.
+    #[serde(default)]
+    pub kinesis_tls_cert: Option<PathBuf>,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1) of `kinesis_tls_cert`; the two
+    /// are given together or not at all.
+    #[serde(default)]
+    pub kinesis_tls_key: Option<PathBuf>,
     /// Every node of the cluster, this one included.
     pub peers: Vec<PeerConfig>,
     #[serde(default = "default_region")]
@@ -163,6 +172,15 @@ impl NodeConfig {
             self.retention_check_interval_ms >= 10,
             "retention_check_interval_ms must be at least 10"
         );
+        match (&self.kinesis_tls_cert, &self.kinesis_tls_key) {
+            (Some(_), None) => {
+                anyhow::bail!("kinesis_tls_cert is set but kinesis_tls_key is not: give both")
+            }
+            (None, Some(_)) => {
+                anyhow::bail!("kinesis_tls_key is set but kinesis_tls_cert is not: give both")
+            }
+            _ => {}
+        }
         anyhow::ensure!(
             self.heartbeat_interval_ms * 3 <= self.election_timeout_min_ms
                 && self.election_timeout_min_ms < self.election_timeout_max_ms,
@@ -198,6 +216,8 @@ impl NodeConfig {
             advertise: None,
             kinesis_listen: None,
             kinesis_access_keys: Vec::new(),
+            kinesis_tls_cert: None,
+            kinesis_tls_key: None,
             peers,
             region: default_region(),
             account: default_account(),
@@ -244,6 +264,32 @@ mod tests {
         let c = NodeConfig::local_three_kinesis(1, root, 7401, 4567);
         assert_eq!(c.listen, "127.0.0.1:7402");
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn kinesis_tls_cert_and_key_together() {
+        let root = std::path::Path::new("/tmp/x");
+        let c = NodeConfig::local_three_kinesis(0, root, 7401, 4567);
+        let both = NodeConfig {
+            kinesis_tls_cert: Some("cert.pem".into()),
+            kinesis_tls_key: Some("key.pem".into()),
+            ..c.clone()
+        };
+        assert!(both.validate().is_ok());
+        let e = NodeConfig {
+            kinesis_tls_cert: Some("cert.pem".into()),
+            ..c.clone()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.to_string().contains("kinesis_tls_key is not"), "{e}");
+        let e = NodeConfig {
+            kinesis_tls_key: Some("key.pem".into()),
+            ..c
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.to_string().contains("kinesis_tls_cert is not"), "{e}");
     }
 
     #[test]

@@ -42,6 +42,13 @@ pub struct NodeArgs {
     /// ACCESS_KEY_ID:SECRET_ACCESS_KEY, comma-separated. Unset: any credentials are accepted.
     #[arg(long, env = "BRAID_KINESIS_ACCESS_KEYS", hide_env_values = true)]
     pub kinesis_access_keys: Option<String>,
+    /// PEM certificate chain for the Kinesis HTTP API: with --kinesis-tls-key it serves HTTPS
+    /// (ALPN h2 and http/1.1) instead of plain HTTP.
+    #[arg(long, env = "BRAID_KINESIS_TLS_CERT")]
+    pub kinesis_tls_cert: Option<PathBuf>,
+    /// PEM private key of --kinesis-tls-cert.
+    #[arg(long, env = "BRAID_KINESIS_TLS_KEY")]
+    pub kinesis_tls_key: Option<PathBuf>,
     /// Do not run the node: ask the health endpoint of the node this configuration describes
     /// and exit 0 if it answers 200 (a container health check that needs no curl).
     #[arg(long)]
@@ -65,6 +72,13 @@ pub struct DevArgs {
     /// None given: any credentials are accepted.
     #[arg(long = "kinesis-access-key", value_name = "AKID:SECRET")]
     pub kinesis_access_keys: Vec<String>,
+    /// PEM certificate chain: with --kinesis-tls-key, all three nodes serve the Kinesis API
+    /// over HTTPS (ALPN h2 and http/1.1) instead of plain HTTP.
+    #[arg(long, requires = "kinesis_tls_key")]
+    pub kinesis_tls_cert: Option<PathBuf>,
+    /// PEM private key of --kinesis-tls-cert.
+    #[arg(long, requires = "kinesis_tls_cert")]
+    pub kinesis_tls_key: Option<PathBuf>,
 }
 
 fn parse_peers(s: &str) -> anyhow::Result<Vec<PeerConfig>> {
@@ -128,6 +142,12 @@ pub fn load_config(args: &NodeArgs) -> anyhow::Result<NodeConfig> {
         let keys = AccessKey::parse_list(v).context("BRAID_KINESIS_ACCESS_KEYS")?;
         set("kinesis_access_keys", toml::Value::try_from(keys)?);
     }
+    if let Some(v) = &args.kinesis_tls_cert {
+        set("kinesis_tls_cert", v.display().to_string().into());
+    }
+    if let Some(v) = &args.kinesis_tls_key {
+        set("kinesis_tls_key", v.display().to_string().into());
+    }
     let config: NodeConfig = toml::Value::Table(table)
         .try_into()
         .context("invalid node configuration")?;
@@ -178,6 +198,18 @@ async fn serve(
         None => None,
     };
     let kinesis_keys = config.kinesis_access_keys.clone();
+    // Loaded before the node starts, so a bad certificate or key stops startup.
+    let kinesis_tls = match (&config.kinesis_tls_cert, &config.kinesis_tls_key) {
+        (Some(cert), Some(key)) if kinesis.is_some() => Some(
+            braid_gateway::kinesis::tls::server_config(cert, key)
+                .context("Kinesis API TLS configuration")?,
+        ),
+        (Some(_), _) | (_, Some(_)) => {
+            tracing::warn!("kinesis_tls_cert/kinesis_tls_key are set but kinesis_listen is not: no Kinesis API to serve over TLS");
+            None
+        }
+        _ => None,
+    };
     let node = Node::start(config).await?;
     if let Some(l) = health {
         tokio::spawn(health::serve(l, node.clone()));
@@ -191,10 +223,20 @@ async fn serve(
             stop.clone(),
         );
         tokio::spawn(async move {
-            tracing::info!(node_id = id, ?addr, "Kinesis HTTP API listening");
-            if let Err(e) =
-                braid_gateway::kinesis::serve_with_keys(l, api, kinesis_keys, stop).await
-            {
+            tracing::info!(
+                node_id = id,
+                ?addr,
+                tls = kinesis_tls.is_some(),
+                "Kinesis HTTP API listening"
+            );
+            let served = match kinesis_tls {
+                Some(tls) => {
+                    braid_gateway::kinesis::serve_tls_with_keys(l, api, kinesis_keys, tls, stop)
+                        .await
+                }
+                None => braid_gateway::kinesis::serve_with_keys(l, api, kinesis_keys, stop).await,
+            };
+            if let Err(e) = served {
                 tracing::error!(node_id = id, error = %e, "Kinesis HTTP server stopped");
             }
         });
@@ -281,6 +323,8 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<()> {
                 NodeConfig::local_three_kinesis(i, &args.data_dir, args.base_port, args.kinesis_base_port)
             };
             config.kinesis_access_keys = keys.clone();
+            config.kinesis_tls_cert = args.kinesis_tls_cert.clone();
+            config.kinesis_tls_key = args.kinesis_tls_key.clone();
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
             nodes.push(serve(config, async move {
                 let _ = rx.await;
@@ -295,8 +339,9 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             args.data_dir.display()
         );
         if args.kinesis_base_port != 0 {
+            let scheme = if args.kinesis_tls_cert.is_some() { "https" } else { "http" };
             let k: Vec<String> = (0..3)
-                .map(|i| format!("http://127.0.0.1:{}", args.kinesis_base_port + i))
+                .map(|i| format!("{scheme}://127.0.0.1:{}", args.kinesis_base_port + i))
                 .collect();
             eprintln!(
                 "  Kinesis API on {}\n  try: aws kinesis list-streams --endpoint-url {}",
@@ -489,6 +534,8 @@ mod tests {
                 probe: false,
                 kinesis_listen: None,
                 kinesis_access_keys: None,
+                kinesis_tls_cert: None,
+                kinesis_tls_key: None,
             };
             let c = load_config(&args).unwrap();
             assert_eq!(c.peers.len(), 3);
@@ -513,6 +560,8 @@ mod tests {
             probe: false,
             kinesis_listen: Some("127.0.0.1:9998".into()),
             kinesis_access_keys: Some("AKID:SECRET,AK2:S2".into()),
+            kinesis_tls_cert: Some("/etc/braid/tls/cert.pem".into()),
+            kinesis_tls_key: Some("/etc/braid/tls/key.pem".into()),
         };
         let c = load_config(&args).unwrap();
         assert_eq!(c.listen, "127.0.0.1:9999");
@@ -521,6 +570,20 @@ mod tests {
         assert_eq!(c.kinesis_listen.as_deref(), Some("127.0.0.1:9998"));
         assert_eq!(c.kinesis_access_keys.len(), 2);
         assert_eq!(c.kinesis_access_keys[1].access_key_id, "AK2");
+        assert_eq!(
+            c.kinesis_tls_cert,
+            Some(PathBuf::from("/etc/braid/tls/cert.pem"))
+        );
+        assert_eq!(
+            c.kinesis_tls_key,
+            Some(PathBuf::from("/etc/braid/tls/key.pem"))
+        );
+        let only_cert = NodeArgs {
+            kinesis_tls_key: None,
+            ..args.clone()
+        };
+        let e = load_config(&only_cert).unwrap_err();
+        assert!(format!("{e:#}").contains("kinesis_tls_key"), "{e:#}");
         assert_eq!(c.health_listen.as_deref(), Some("0.0.0.0:8080"));
         assert!(parse_peers("1=az-a").is_err());
     }

@@ -72,6 +72,18 @@ pub async fn serve_with_keys<B: Backend>(
         .await
 }
 
+/// [`serve_with_keys`] over TLS with `tls` (from [`super::tls::server_config`]): HTTPS with
+/// ALPN `h2` and `http/1.1`; a failed handshake closes only that connection.
+pub async fn serve_tls_with_keys<B: Backend>(
+    listener: tokio::net::TcpListener,
+    backend: B,
+    keys: Vec<braid_node::AccessKey>,
+    tls: std::sync::Arc<super::tls::ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    super::tls::serve(listener, router_with_keys(backend, keys), tls, shutdown).await
+}
+
 /// A version-4 UUID, as AWS's request ids are.
 fn request_id() -> String {
     let mut b: [u8; 16] = rand::random();

@@ -4,7 +4,8 @@
 //!
 //! - `POST /` with `X-Amz-Target: Kinesis_20131202.<Operation>`; bodies in AWS JSON 1.1 or
 //!   CBOR (`application/x-amz-cbor-1.1`), answered in the request's content type
-//!   ([`value`]); HTTP/1.1 and HTTP/2 with prior knowledge (h2c) ([`http`]).
+//!   ([`value`]); HTTP/1.1 and HTTP/2 with prior knowledge (h2c) ([`http`]), or HTTPS with
+//!   ALPN h2/http1.1 from an operator's PEM certificate and key ([`tls`]).
 //! - Each request is checked against its input shape from the botocore model, with AWS's
 //!   SerializationException and ValidationException messages ([`schema`], [`shapes`]), then
 //!   runs as one or two [`backend::Backend`] calls ([`ops`]).
@@ -22,9 +23,12 @@ pub mod ops;
 pub mod schema;
 pub mod shapes;
 pub mod sigv4;
+pub mod tls;
 pub mod value;
 
 pub use backend::Backend;
 pub use error::WireError;
-pub use http::{router, router_with_keys, serve, serve_with_keys, REQUEST_BYTES_MAX};
+pub use http::{
+    router, router_with_keys, serve, serve_tls_with_keys, serve_with_keys, REQUEST_BYTES_MAX,
+};
 pub use value::{Format, Value};
