@@ -122,14 +122,17 @@ fn default_region() -> String {
 fn default_account() -> String {
     braid_types::names::DEFAULT_ACCOUNT.into()
 }
+// Raft timing: a failed leader's shards elect after the lease (election_timeout_max) plus a
+// random election timeout, 1.2-1.6 s with these. Idle groups cost nothing at any interval
+// (quiescence), so only busy groups pay for the 100 ms heartbeats.
 fn default_heartbeat() -> u64 {
-    200
+    100
 }
 fn default_election_min() -> u64 {
-    800
+    400
 }
 fn default_election_max() -> u64 {
-    1600
+    800
 }
 
 impl NodeConfig {

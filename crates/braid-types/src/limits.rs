@@ -75,6 +75,9 @@ pub const RETENTION_CHECK_INTERVAL_MS: u64 = 60_000;
 /// Graceful shutdown: how long a stopping node spends handing its leaderships to other
 /// replicas before it exits anyway (container runtimes allow 10 s by default before SIGKILL).
 pub const HANDOVER_MS_MAX: u64 = 5_000;
+/// Graceful shutdown, after the hand-over: how long the servers may take to answer the
+/// requests in flight (new connections are refused meanwhile) before the node stops anyway.
+pub const SHUTDOWN_DRAIN_MS_MAX: u64 = 5_000;
 /// Leadership transfers run at once during a hand-over.
 pub const HANDOVER_CONCURRENCY: usize = 64;
 /// How long one leadership transfer may keep the group's writes waiting (for writes in flight

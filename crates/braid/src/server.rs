@@ -5,9 +5,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use braid_node::{AccessKey, Api, Node, NodeConfig, PeerConfig};
+use braid_types::limits;
 
 /// Arguments of `braid node`.
 #[derive(clap::Args, Debug, Clone)]
@@ -171,12 +173,19 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// A started node and its servers' tasks (which end once `stop` resolved and the requests in
+/// flight were answered).
+struct Served {
+    node: Arc<Node>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
+}
+
 /// Starts a node and serves its gRPC port (and its Kinesis HTTP API when `kinesis_listen` is
 /// set) until `stop` resolves.
 async fn serve(
     config: NodeConfig,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<Arc<Node>> {
+) -> anyhow::Result<Served> {
     let addr: std::net::SocketAddr = tokio::net::lookup_host(&config.listen)
         .await
         .with_context(|| format!("resolve {}", config.listen))?
@@ -215,6 +224,7 @@ async fn serve(
         tokio::spawn(health::serve(l, node.clone()));
     }
     let stop = futures::FutureExt::shared(Box::pin(stop));
+    let mut servers = Vec::new();
     if let Some(l) = kinesis {
         let (api, id, addr, stop) = (
             Api::new(node.clone()),
@@ -222,7 +232,7 @@ async fn serve(
             l.local_addr().ok(),
             stop.clone(),
         );
-        tokio::spawn(async move {
+        servers.push(tokio::spawn(async move {
             tracing::info!(
                 node_id = id,
                 ?addr,
@@ -239,7 +249,7 @@ async fn serve(
             if let Err(e) = served {
                 tracing::error!(node_id = id, error = %e, "Kinesis HTTP server stopped");
             }
-        });
+        }));
     }
     let router = tonic::transport::Server::builder()
         .tcp_nodelay(true)
@@ -249,12 +259,12 @@ async fn serve(
         .add_service(braid_gateway::grpc::braid_server(Api::new(node.clone())));
     let incoming = tokio_stream_wrapper(listener);
     let id = node.id;
-    tokio::spawn(async move {
+    servers.push(tokio::spawn(async move {
         if let Err(e) = router.serve_with_incoming_shutdown(incoming, stop).await {
             tracing::error!(node_id = id, error = %e, "gRPC server stopped");
         }
-    });
-    Ok(node)
+    }));
+    Ok(Served { node, servers })
 }
 
 fn tokio_stream_wrapper(
@@ -292,15 +302,26 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     tracing::info!(?config, "effective configuration");
     runtime()?.block_on(async move {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let node = serve(config, async move {
+        let Served { node, servers } = serve(config, async move {
             let _ = rx.await;
         })
         .await?;
         shutdown_signal().await;
+        // Leaderships first (writes pause for milliseconds instead of a failover), then the
+        // servers stop accepting and answer what is in flight (forwarding to the new leaders),
+        // then the Raft groups stop.
         tracing::info!("shutting down: handing leadership over");
         node.hand_over_leadership().await;
-        node.shutdown().await;
         let _ = tx.send(());
+        let drained = tokio::time::timeout(
+            Duration::from_millis(limits::SHUTDOWN_DRAIN_MS_MAX),
+            futures::future::join_all(servers),
+        )
+        .await;
+        if drained.is_err() {
+            tracing::warn!("requests still in flight after the drain deadline; stopping anyway");
+        }
+        node.shutdown().await;
         Ok(())
     })
 }
@@ -326,10 +347,13 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             config.kinesis_tls_cert = args.kinesis_tls_cert.clone();
             config.kinesis_tls_key = args.kinesis_tls_key.clone();
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            nodes.push(serve(config, async move {
-                let _ = rx.await;
-            })
-            .await?);
+            nodes.push(
+                serve(config, async move {
+                    let _ = rx.await;
+                })
+                .await?
+                .node,
+            );
             stops.push(tx);
         }
         let endpoints: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", args.base_port + i)).collect();
