@@ -87,14 +87,7 @@ fn default_max_record_size_kib() -> u32 {
 
 /// Tags one stream may carry.
 pub const STREAM_TAGS_MAX: usize = 50;
-/// The `MaxRecordSizeInKiB` values a stream may have: Kinesis allows 1024..=10240; Braid's
-/// Raft entries and PutRecords total ([`PUT_RECORDS_BYTES_MAX`]) bound it lower for now.
-pub const MAX_RECORD_SIZE_KIB_MIN: u32 = 1024;
-pub const MAX_RECORD_SIZE_KIB_SUPPORTED: u32 = 4096;
-const _: () = assert!(
-    (MAX_RECORD_SIZE_KIB_SUPPORTED as usize) * 1024 + PARTITION_KEY_CHARS_MAX * 4
-        <= PUT_RECORDS_BYTES_MAX
-);
+pub use braid_types::limits::{MAX_RECORD_SIZE_KIB_MAX, MAX_RECORD_SIZE_KIB_MIN};
 
 /// Stream attributes that can be set at creation (Kinesis CreateStream `Tags`,
 /// `MaxRecordSizeInKiB`).
@@ -253,7 +246,7 @@ impl ControlState {
                 s.name
             );
             assert!(
-                (MAX_RECORD_SIZE_KIB_MIN..=MAX_RECORD_SIZE_KIB_SUPPORTED)
+                (MAX_RECORD_SIZE_KIB_MIN..=MAX_RECORD_SIZE_KIB_MAX)
                     .contains(&s.max_record_size_kib),
                 "{} has max record size {} KiB",
                 s.name,
@@ -486,11 +479,11 @@ impl ControlState {
 }
 
 fn check_max_record_size(kib: u32) -> Result<(), BraidError> {
-    if (MAX_RECORD_SIZE_KIB_MIN..=MAX_RECORD_SIZE_KIB_SUPPORTED).contains(&kib) {
+    if (MAX_RECORD_SIZE_KIB_MIN..=MAX_RECORD_SIZE_KIB_MAX).contains(&kib) {
         Ok(())
     } else {
         Err(BraidError::invalid(format!(
-            "MaxRecordSizeInKiB {kib} is not supported: Braid accepts {MAX_RECORD_SIZE_KIB_MIN} to {MAX_RECORD_SIZE_KIB_SUPPORTED} KiB for now."
+            "MaxRecordSizeInKiB {kib} is not supported: Braid accepts {MAX_RECORD_SIZE_KIB_MIN} to {MAX_RECORD_SIZE_KIB_MAX} KiB."
         )))
     }
 }
@@ -648,7 +641,7 @@ mod tests {
 
         for (kib, ok) in [
             (1024, true),
-            (MAX_RECORD_SIZE_KIB_SUPPORTED, true),
+            (MAX_RECORD_SIZE_KIB_MAX, true),
             (1023, false),
             (10241, false),
         ] {
@@ -660,7 +653,7 @@ mod tests {
         }
         assert_eq!(
             st.stream("t").unwrap().max_record_size_kib,
-            MAX_RECORD_SIZE_KIB_SUPPORTED
+            MAX_RECORD_SIZE_KIB_MAX
         );
 
         let policy = Some("{\"Version\":\"2012-10-17\"}".to_string());

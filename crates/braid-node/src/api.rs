@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use braid_control::catalog::{
-    MAX_RECORD_SIZE_KIB_MIN, MAX_RECORD_SIZE_KIB_SUPPORTED, STREAM_TAGS_MAX,
-};
+use braid_control::catalog::{MAX_RECORD_SIZE_KIB_MAX, MAX_RECORD_SIZE_KIB_MIN, STREAM_TAGS_MAX};
 use braid_control::{
     AccountSettings, ControlRequest, ShardMeta, StreamMeta, StreamOptions, StreamStatus,
 };
@@ -345,7 +343,7 @@ impl Api {
     /// `MaxRecordSizeInKiB` is checked by [`Api::check_record_sizes`] once the stream is known.
     fn validate_record(key: &str, data_len: usize, ehk: &str) -> R<u128> {
         validate_partition_key(key)?;
-        let max = MAX_RECORD_SIZE_KIB_SUPPORTED as usize * 1024;
+        let max = MAX_RECORD_SIZE_KIB_MAX as usize * 1024;
         if data_len > max {
             return Err(data_too_long("data", data_len, max));
         }
@@ -896,11 +894,11 @@ pub struct Limits {
 }
 
 fn check_max_record_size_kib(kib: u32) -> R<()> {
-    if (MAX_RECORD_SIZE_KIB_MIN..=MAX_RECORD_SIZE_KIB_SUPPORTED).contains(&kib) {
+    if (MAX_RECORD_SIZE_KIB_MIN..=MAX_RECORD_SIZE_KIB_MAX).contains(&kib) {
         Ok(())
     } else {
         Err(BraidError::invalid(format!(
-            "MaxRecordSizeInKiB {kib} is not supported: Braid accepts {MAX_RECORD_SIZE_KIB_MIN} to {MAX_RECORD_SIZE_KIB_SUPPORTED} KiB for now."
+            "MaxRecordSizeInKiB {kib} is not supported: Braid accepts {MAX_RECORD_SIZE_KIB_MIN} to {MAX_RECORD_SIZE_KIB_MAX} KiB."
         )))
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod config;
+pub mod format;
 pub mod forward;
 pub mod internal;
 pub mod leadership;

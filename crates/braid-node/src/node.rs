@@ -81,6 +81,7 @@ impl Node {
             .cache_capacity(braid_types::limits::SLED_CACHE_BYTES)
             .mode(sled::Mode::LowSpace)
             .open()?;
+        crate::format::check_or_init(&db, &config.data_dir)?;
         let transport = GrpcTransport::new(&config.peers);
         let id = config.node_id;
 

@@ -5,6 +5,13 @@
 //! ```
 //! All little-endian. The CRC covers `index`, `timestamp_ms` and the payload, i.e. every byte of
 //! the frame from offset 12 on.
+//!
+//! Versioning: a segment file has no header, and a frame has no version or flags field. The magic
+//! (or the high bits of `len`, which `parse_header` bounds by `ENTRY_BYTES_MAX`) could mark frames
+//! of a later encoding, but only for readers that know that encoding: this reader takes any frame
+//! it cannot parse for a torn tail and cuts it off the last segment. So the segment encoding is
+//! versioned by the data directory as a whole (`braid_node::format::DATA_FORMAT_VERSION`, checked
+//! before any segment log of a node is opened); a change to this layout must bump that version.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};

@@ -8,8 +8,12 @@ pub const PARTITION_KEY_CHARS_MIN: usize = 1;
 pub const PARTITION_KEY_CHARS_MAX: usize = 256;
 /// Records in one PutRecords call.
 pub const PUT_RECORDS_COUNT_MAX: usize = 500;
-/// Bytes (data plus partition keys) in one PutRecords call.
-pub const PUT_RECORDS_BYTES_MAX: usize = 5 * 1024 * 1024;
+/// Bytes (data plus partition keys) in one PutRecords call (the current API model's 10 MiB; it
+/// was 5 MiB before records could exceed 1 MiB).
+pub const PUT_RECORDS_BYTES_MAX: usize = 10 * 1024 * 1024;
+/// The `MaxRecordSizeInKiB` a stream may have (CreateStream, UpdateMaxRecordSize), as Kinesis.
+pub const MAX_RECORD_SIZE_KIB_MIN: u32 = 1024;
+pub const MAX_RECORD_SIZE_KIB_MAX: u32 = 10 * 1024;
 /// Records returned by one GetRecords call.
 pub const GET_RECORDS_COUNT_MAX: u32 = 10_000;
 /// Bytes returned by one GetRecords call.
@@ -45,7 +49,7 @@ pub const SEGMENT_BYTES_MAX: u64 = 64 * 1024 * 1024;
 /// [`ENTRY_BYTES_MAX`] must fit in one gRPC message.
 pub const RAFT_PAYLOAD_ENTRIES_MAX: u64 = 8;
 /// Largest gRPC message the nodes accept (a full PutRecords, or a batch of Raft entries).
-pub const GRPC_MESSAGE_BYTES_MAX: usize = 64 * 1024 * 1024;
+pub const GRPC_MESSAGE_BYTES_MAX: usize = 96 * 1024 * 1024;
 /// Writes to one shard waiting for the Raft core at once (bounded queue in front of openraft).
 pub const SHARD_WRITES_IN_FLIGHT_MAX: usize = 1024;
 /// Raft messages up to this size are coalesced per peer into RaftBatch calls; larger ones
@@ -108,5 +112,9 @@ const _: () = assert!(ENTRY_BYTES_MAX as u64 <= SEGMENT_BYTES_MAX);
 const _: () =
     assert!(GRPC_MESSAGE_BYTES_MAX >= ENTRY_BYTES_MAX * (RAFT_PAYLOAD_ENTRIES_MAX as usize + 1));
 const _: () = assert!(PUT_RECORDS_BYTES_MAX >= RECORD_DATA_BYTES_MAX + PARTITION_KEY_CHARS_MAX * 4);
+const _: () = assert!(
+    (MAX_RECORD_SIZE_KIB_MAX as usize) * 1024 + PARTITION_KEY_CHARS_MAX * 4
+        <= PUT_RECORDS_BYTES_MAX + PARTITION_KEY_CHARS_MAX * 4
+);
 const _: () = assert!(RETENTION_HOURS_MIN <= RETENTION_HOURS_DEFAULT);
 const _: () = assert!(RETENTION_HOURS_DEFAULT <= RETENTION_HOURS_MAX);

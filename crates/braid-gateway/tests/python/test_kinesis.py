@@ -207,6 +207,19 @@ def test_binary_data_and_one_mib_record_round_trip(k):
         assert abs(r["ApproximateArrivalTimestamp"].timestamp() - time.time()) < 600
 
 
+def test_ten_mib_record_after_update_max_record_size(k, raw):
+    name = create_active(k)
+    arn = k.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    k.update_max_record_size(StreamARN=arn, MaxRecordSizeInKiB=10240)
+    ten_mib = os.urandom(10 * 1024 * 1024)
+    k.put_record(StreamName=name, Data=ten_mib, PartitionKey="huge")
+    recs = read_all(k, iterator(k, name, "shardId-000000000000"))
+    assert [x["Data"] for x in recs] == [ten_mib]
+    with pytest.raises(ClientError) as e:
+        raw.update_max_record_size(StreamARN=arn, MaxRecordSizeInKiB=10241)
+    assert error_code(e) == "ValidationException"
+
+
 def test_md5_and_explicit_hash_key_routing(k):
     name = create_active(k, shards=4)
     shards = k.list_shards(StreamName=name)["Shards"]
@@ -333,6 +346,9 @@ def test_tags_monitoring_and_limits(k):
     k.update_max_record_size(StreamARN=arn, MaxRecordSizeInKiB=2048)
     assert k.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["MaxRecordSizeInKiB"] == 2048
     k.put_record(StreamName=name, Data=b"m" * (2 * 1024 * 1024), PartitionKey="big")
+    with pytest.raises(ClientError) as e:
+        k.put_record(StreamName=name, Data=b"m" * (2 * 1024 * 1024 + 1), PartitionKey="big")
+    assert error_code(e) == "ValidationException"
 
     settings = k.update_account_settings(MinimumThroughputBillingCommitment={"Status": "ENABLED"})
     assert settings["MinimumThroughputBillingCommitment"]["Status"] == "ENABLED"
