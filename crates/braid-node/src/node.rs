@@ -543,15 +543,21 @@ impl Node {
                     };
                 }
                 Some(t) if t == self.id => self.exec_local(op.clone()).await,
-                Some(t) => match self
-                    .transport
-                    .forward(
+                // A forward to a leader that died or froze would wait out its deadline; once
+                // this node's replica knows a new leader, stop waiting (the outcome is then
+                // unknown for a write, and the caller retries at the new leader).
+                Some(t) => match tokio::select! {
+                    r = self.transport.forward(
                         t,
                         &op,
                         Duration::from_millis(braid_types::limits::FORWARD_TIMEOUT_MS),
-                    )
-                    .await
-                {
+                    ) => r,
+                    _ = self.leader_moved_from(group, t) => Err(ForwardError::Unknown(
+                        BraidError::unavailable(format!(
+                            "node {t} lost the leadership of group {group} during the call"
+                        )),
+                    )),
+                } {
                     Ok(r) => r,
                     Err(ForwardError::NotDelivered(e)) => {
                         tracing::debug!(group, target = t, error = %e, "forward not delivered");
@@ -587,6 +593,27 @@ impl Node {
                     }
                 }
                 other => return Ok(other),
+            }
+        }
+    }
+
+    /// Resolves once this node's replica of `group` knows a leader other than `from` (never,
+    /// if this node has no replica of it).
+    async fn leader_moved_from(&self, group: GroupId, from: NodeId) {
+        let mut rx = if group == CONTROL_GROUP {
+            self.control.metrics()
+        } else {
+            match self.group(group) {
+                Some(g) => g.raft.metrics(),
+                None => return std::future::pending().await,
+            }
+        };
+        loop {
+            if matches!(rx.borrow_and_update().current_leader, Some(l) if l != from) {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return std::future::pending().await;
             }
         }
     }
