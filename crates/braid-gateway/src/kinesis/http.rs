@@ -261,7 +261,18 @@ async fn answer<B: Backend>(
     req: Request,
     format: Format,
 ) -> Response {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // HTTP/2 carries the host in `:authority`, which hyper keeps in the URI; clients (the Java
+    // SDK v2 over Netty among them) sign it as `host`, so give it back that name for SigV4.
+    if !parts.headers.contains_key(header::HOST) {
+        if let Some(v) = parts
+            .uri
+            .authority()
+            .and_then(|a| header::HeaderValue::from_str(a.as_str()).ok())
+        {
+            parts.headers.insert(header::HOST, v);
+        }
+    }
     if parts.method == Method::OPTIONS && parts.headers.contains_key(header::ORIGIN) {
         return cors_preflight(&parts.headers);
     }
