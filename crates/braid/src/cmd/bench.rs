@@ -4,6 +4,10 @@
 //! the Unix epoch) and the record id (u64 little-endian); the rest is random. Consumers (one per
 //! open shard, positioned at LATEST before producing starts) compute end-to-end latency from the
 //! embedded send time, so it includes their polling interval (`--poll-ms`).
+//!
+//! Puts go over gRPC, or with `--kinesis-endpoint` through the Kinesis HTTP API (AWS JSON 1.1
+//! over HTTP/1.1, or h2c with `--http2`; see `bench_kinesis.rs`). Stream creation and the
+//! consumers always use gRPC, so put→read latency is measured the same way for both.
 
 use std::io::Write;
 use std::ops::Range;
@@ -21,6 +25,9 @@ use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
 use super::{progress, ConnArgs};
+
+#[path = "bench_kinesis.rs"]
+mod kinesis;
 
 /// Bytes at the front of every record: send time and record id.
 const HEADER_BYTES: usize = 16;
@@ -70,6 +77,19 @@ pub struct BenchArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Put through the Kinesis HTTP API at this URL (http://HOST:PORT; comma-separated for
+    /// failover) instead of gRPC: PutRecords (PutRecord with --single) as AWS JSON 1.1, one
+    /// connection per producer. Stream creation and consumers still use gRPC (--endpoint).
+    #[arg(long, value_delimiter = ',', value_name = "URL")]
+    pub kinesis_endpoint: Vec<String>,
+    /// With --kinesis-endpoint: HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1.
+    #[arg(long, requires = "kinesis_endpoint")]
+    pub http2: bool,
+    /// With --kinesis-endpoint: sign every request with SigV4 using this key (as SDKs do), for
+    /// a node that verifies signatures. Without it requests carry a placeholder signature,
+    /// which a node with no configured access keys accepts unchecked.
+    #[arg(long, value_name = "AKID:SECRET", requires = "kinesis_endpoint")]
+    pub kinesis_access_key: Option<String>,
 }
 
 fn unix_nanos() -> u64 {
@@ -116,6 +136,8 @@ struct ProducerStats {
 
 struct Producing {
     client: Client,
+    /// Put through the Kinesis HTTP API instead of gRPC.
+    kinesis: Option<Arc<kinesis::Target>>,
     stream: Arc<str>,
     size: usize,
     batch: u64,
@@ -137,6 +159,7 @@ async fn produce(cfg: Arc<Producing>, ids: Range<u64>) -> Result<ProducerStats, 
         errors: Errors::default(),
     };
     let started = tokio::time::Instant::now();
+    let mut http = cfg.kinesis.clone().map(kinesis::Conn::new);
     let mut id = ids.start;
     while id < ids.end {
         if let Some(rate) = cfg.rate {
@@ -165,7 +188,21 @@ async fn produce(cfg: Arc<Producing>, ids: Range<u64>) -> Result<ProducerStats, 
             e.data[..8].copy_from_slice(&sent_ns);
         }
         let t0 = Instant::now();
-        let result = if cfg.single {
+        let result = if let Some(http) = http.as_mut() {
+            if cfg.single {
+                let e = &entries[0];
+                http.put_record(&cfg.stream, &e.partition_key, &e.data)
+                    .await
+                    .map(|()| 0u64)
+            } else {
+                http.put_records(&cfg.stream, &entries).await.map(|r| {
+                    for e in r.errors {
+                        stats.errors.add(e);
+                    }
+                    r.failed
+                })
+            }
+        } else if cfg.single {
             let e = entries.pop().expect("one entry");
             cfg.client
                 .put_record(&cfg.stream, &e.partition_key, e.data, None)
@@ -264,6 +301,29 @@ async fn consume(
 
 pub async fn run(conn: &ConnArgs, args: BenchArgs) -> anyhow::Result<()> {
     let client = conn.client()?;
+    let kinesis = if args.kinesis_endpoint.is_empty() {
+        None
+    } else {
+        Some(Arc::new(kinesis::Target {
+            endpoints: args
+                .kinesis_endpoint
+                .iter()
+                .map(|e| kinesis::Endpoint::parse(e))
+                .collect::<anyhow::Result<_>>()?,
+            http2: args.http2,
+            key: args
+                .kinesis_access_key
+                .as_deref()
+                .map(kinesis::parse_access_key)
+                .transpose()?,
+            retries: conn.retries,
+            timeout: Duration::from_millis(conn.timeout_ms.max(1)),
+        }))
+    };
+    let transport = kinesis
+        .as_ref()
+        .map(|k| k.describe())
+        .unwrap_or_else(|| format!("gRPC {}", client.endpoints().join(",")));
     if let Some(shards) = args.create_shards {
         match client.create_stream(&args.stream, shards).await {
             Ok(()) => {}
@@ -308,6 +368,7 @@ pub async fn run(conn: &ConnArgs, args: BenchArgs) -> anyhow::Result<()> {
     let bar = progress(Some(args.records), "records");
     let cfg = Arc::new(Producing {
         client: client.clone(),
+        kinesis,
         stream: Arc::from(args.stream.as_str()),
         size: args.size as usize,
         batch: args.batch,
@@ -393,6 +454,7 @@ pub async fn run(conn: &ConnArgs, args: BenchArgs) -> anyhow::Result<()> {
 
     let report = Report {
         args: &args,
+        transport: &transport,
         ok,
         failed,
         calls,
@@ -414,6 +476,8 @@ pub async fn run(conn: &ConnArgs, args: BenchArgs) -> anyhow::Result<()> {
 
 struct Report<'a> {
     args: &'a BenchArgs,
+    /// `gRPC http://...` or `Kinesis HTTP/1.1 http://...`.
+    transport: &'a str,
     ok: u64,
     failed: u64,
     calls: u64,
@@ -473,6 +537,7 @@ impl Report<'_> {
         let a = self.args;
         json!({
             "stream": a.stream,
+            "transport": self.transport,
             "records": a.records,
             "size_bytes": a.size,
             "producers": a.producers,
@@ -503,11 +568,12 @@ impl Report<'_> {
         };
         writeln!(
             out,
-            "bench: stream {}, {} records of {} bytes, {} producers, {mode}{}",
+            "bench: stream {}, {} records of {} bytes, {} producers, {mode} via {}{}",
             a.stream,
             a.records,
             a.size,
             a.producers,
+            self.transport,
             a.rate
                 .map(|r| format!(", capped at {r} records/s"))
                 .unwrap_or_default()
