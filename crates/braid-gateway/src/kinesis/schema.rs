@@ -179,7 +179,7 @@ const VIOLATIONS_MAX: usize = 10;
 pub fn check(format: Format, body: &Value, fields: &'static [Field]) -> Result<Input, WireError> {
     let input = typed_struct(format, body, fields)?;
     let mut errors = Vec::new();
-    validate_struct(&input, fields, "", &mut errors);
+    validate_struct(&input, fields, &Path::Root, &mut errors);
     if errors.is_empty() {
         return Ok(input);
     }
@@ -443,7 +443,27 @@ fn scalar_violations(t: &Typed, ty: &Ty) -> Vec<String> {
     out
 }
 
-fn push(errors: &mut Vec<String>, value: Option<String>, path: &str, msg: &str) {
+/// Where a value sits in the input, as AWS names it in ValidationException messages
+/// (`records.2.member.partitionKey`). Built as a chain on the stack and printed only when a
+/// constraint fails: valid input (every PutRecords record) costs no string work.
+enum Path<'a> {
+    Root,
+    Field(&'a Path<'a>, &'static str),
+    Member(&'a Path<'a>, usize),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root => Ok(()),
+            Path::Field(Path::Root, name) => f.write_str(&lower_first(name)),
+            Path::Field(parent, name) => write!(f, "{parent}.{}", lower_first(name)),
+            Path::Member(parent, i) => write!(f, "{parent}.{i}.member"),
+        }
+    }
+}
+
+fn push(errors: &mut Vec<String>, value: Option<String>, path: &Path<'_>, msg: &str) {
     let value = match value {
         Some(v) => format!("'{v}'"),
         None => "null".to_string(),
@@ -456,15 +476,11 @@ fn push(errors: &mut Vec<String>, value: Option<String>, path: &str, msg: &str) 
 fn validate_struct(
     input: &Input,
     fields: &'static [Field],
-    parent: &str,
+    parent: &Path<'_>,
     errors: &mut Vec<String>,
 ) {
     for f in fields {
-        let path = if parent.is_empty() {
-            lower_first(f.name)
-        } else {
-            format!("{parent}.{}", lower_first(f.name))
-        };
+        let path = Path::Field(parent, f.name);
         match input.get(f.name) {
             None if f.required => push(errors, None, &path, "Member must not be null"),
             None => {}
@@ -473,7 +489,7 @@ fn validate_struct(
     }
 }
 
-fn validate(t: &Typed, ty: &'static Ty, path: &str, errors: &mut Vec<String>) {
+fn validate(t: &Typed, ty: &'static Ty, path: &Path<'_>, errors: &mut Vec<String>) {
     match (t, ty) {
         (
             Typed::List(items),
@@ -506,7 +522,7 @@ fn validate(t: &Typed, ty: &'static Ty, path: &str, errors: &mut Vec<String>) {
                 Ty::Struct(fields) => {
                     for (i, item) in items.iter().enumerate() {
                         if let Typed::Struct(s) = item {
-                            validate_struct(s, fields, &format!("{path}.{}.member", i + 1), errors);
+                            validate_struct(s, fields, &Path::Member(path, i + 1), errors);
                         }
                     }
                 }
