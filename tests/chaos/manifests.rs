@@ -452,6 +452,37 @@ fn k8s_example_overlay_matches_the_base() {
         ops >= 3,
         "the example sets storage class, size and resources"
     );
+    // TLS: the Secret's volume is mounted into the braid container and the two variables
+    // `braid node` reads (BRAID_KINESIS_TLS_CERT/KEY) point at files inside that mount.
+    let ops: Vec<Value> = seq(&overlay, "patches")
+        .iter()
+        .flat_map(|p| serde_yaml::from_str::<Vec<Value>>(s(p, "patch")).expect("patch"))
+        .collect();
+    let value_at = |path: &str| -> Vec<&Value> {
+        ops.iter()
+            .filter(|o| s(o, "path") == path)
+            .map(|o| at(o, "value"))
+            .collect()
+    };
+    let secret_volume = value_at("/spec/template/spec/volumes/-")
+        .into_iter()
+        .find(|v| try_at(v, "secret/secretName").is_some())
+        .expect("the example mounts a TLS Secret");
+    let mount = value_at("/spec/template/spec/containers/0/volumeMounts/-")
+        .into_iter()
+        .find(|m| s(m, "name") == s(secret_volume, "name"))
+        .expect("the TLS volume is mounted into the braid container");
+    let env = value_at("/spec/template/spec/containers/0/env/-");
+    for var in ["BRAID_KINESIS_TLS_CERT", "BRAID_KINESIS_TLS_KEY"] {
+        let e = env
+            .iter()
+            .find(|e| s(e, "name") == var)
+            .unwrap_or_else(|| panic!("the example sets {var}"));
+        assert!(
+            s(e, "value").starts_with(&format!("{}/", s(mount, "mountPath"))),
+            "{var} points outside the TLS mount"
+        );
+    }
     let claim = &seq(sts, "spec/volumeClaimTemplates")[0];
     assert!(try_at(claim, "spec/resources/requests/storage").is_some());
     assert_eq!(
