@@ -38,10 +38,11 @@
 
 mod common;
 
+use common::tls::{test_cert, tls_connect, TestCert};
+
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ciborium::Value as C;
@@ -50,10 +51,7 @@ use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
 use sha2::{Digest, Sha256};
-use tokio_rustls::client::TlsStream;
 
 const AKID: &str = "AKID";
 const SECRET: &str = "SECRET";
@@ -412,60 +410,6 @@ fn signing_key_chain() {
 }
 
 // --- the server ------------------------------------------------------------------------------
-
-struct TestCert {
-    _dir: tempfile::TempDir,
-    cert: PathBuf,
-    key: PathBuf,
-    pem: String,
-}
-
-fn test_cert() -> TestCert {
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".into()])
-        .expect("rcgen");
-    let dir = tempfile::tempdir().unwrap();
-    let cert = dir.path().join("cert.pem");
-    let key = dir.path().join("key.pem");
-    let pem = ck.cert.pem();
-    std::fs::write(&cert, &pem).unwrap();
-    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
-    TestCert {
-        _dir: dir,
-        cert,
-        key,
-        pem,
-    }
-}
-
-/// A rustls client trusting only `cert_pem`, offering `alpn`.
-fn client_config(cert_pem: &str, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
-}
-
-async fn tls_connect(
-    port: u16,
-    cert_pem: &str,
-    alpn: &[&[u8]],
-) -> std::io::Result<TlsStream<tokio::net::TcpStream>> {
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    let connector = tokio_rustls::TlsConnector::from(client_config(cert_pem, alpn));
-    let name = ServerName::try_from("localhost").unwrap();
-    tokio::time::timeout(Duration::from_secs(10), connector.connect(name, tcp))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake"))?
-}
 
 /// `braid dev` serving the Kinesis API over TLS with one access key; killed on drop.
 struct JavaDev {
