@@ -9,6 +9,9 @@
 //! - Each request is checked against its input shape from the botocore model, with AWS's
 //!   SerializationException and ValidationException messages ([`schema`], [`shapes`]), then
 //!   runs as one or two [`backend::Backend`] calls ([`ops`]).
+//!   PutRecords and PutRecord bodies that are plainly valid skip the generic document trees:
+//!   they go straight into the backend's request and the answer is written directly
+//!   (`put_fast.rs`); every other body, and every error, takes the generic path.
 //! - With access keys configured, every request's AWS SigV4 signature (header or presigned
 //!   query) is verified ([`sigv4`]); without, any well-formed signature passes.
 //! - Errors are AWS-shaped (`{"__type", "message"}`, status 400/500/503, `x-amzn-RequestId`
@@ -20,6 +23,7 @@ pub mod backend;
 pub mod error;
 pub mod http;
 pub mod ops;
+mod put_fast;
 pub mod schema;
 pub mod shapes;
 pub mod sigv4;

@@ -689,32 +689,48 @@ async fn dry_run<B: Backend>(b: &B, name: String, arn: String) -> Out {
 }
 
 async fn put_record<B: Backend>(b: &B, mut i: Input) -> Out {
-    let (stream_name, stream_arn) = stream_ref(&i);
     if i.bool("DryRun") == Some(true) {
+        let (stream_name, stream_arn) = stream_ref(&i);
         return dry_run(b, stream_name, stream_arn).await;
     }
-    let r = b
-        .put_record(v1::PutRecordRequest {
-            stream_name,
-            stream_arn,
-            data: i.take_blob("Data"),
-            partition_key: i.string("PartitionKey"),
-            explicit_hash_key: i.string("ExplicitHashKey"),
-            sequence_number_for_ordering: i.string("SequenceNumberForOrdering"),
-        })
-        .await?;
-    Ok(Value::map([
+    let r = b.put_record(put_record_request(&mut i)).await?;
+    Ok(put_record_output(r))
+}
+
+/// The backend request of a checked PutRecord input.
+pub(crate) fn put_record_request(i: &mut Input) -> v1::PutRecordRequest {
+    let (stream_name, stream_arn) = stream_ref(i);
+    v1::PutRecordRequest {
+        stream_name,
+        stream_arn,
+        data: i.take_blob("Data"),
+        partition_key: i.string("PartitionKey"),
+        explicit_hash_key: i.string("ExplicitHashKey"),
+        sequence_number_for_ordering: i.string("SequenceNumberForOrdering"),
+    }
+}
+
+/// The output shape of PutRecord.
+pub(crate) fn put_record_output(r: v1::PutRecordResponse) -> Value {
+    Value::map([
         ("ShardId", Value::str(r.shard_id)),
         ("SequenceNumber", Value::str(r.sequence_number)),
         ("EncryptionType", Value::str("NONE")),
-    ]))
+    ])
 }
 
 async fn put_records<B: Backend>(b: &B, mut i: Input) -> Out {
-    let (stream_name, stream_arn) = stream_ref(&i);
     if i.bool("DryRun") == Some(true) {
+        let (stream_name, stream_arn) = stream_ref(&i);
         return dry_run(b, stream_name, stream_arn).await;
     }
+    let r = b.put_records(put_records_request(&mut i)).await?;
+    Ok(put_records_output(r))
+}
+
+/// The backend request of a checked PutRecords input.
+pub(crate) fn put_records_request(i: &mut Input) -> v1::PutRecordsRequest {
+    let (stream_name, stream_arn) = stream_ref(i);
     let records = i
         .take_list("Records")
         .into_iter()
@@ -727,14 +743,16 @@ async fn put_records<B: Backend>(b: &B, mut i: Input) -> Out {
             _ => None,
         })
         .collect();
-    let r = b
-        .put_records(v1::PutRecordsRequest {
-            stream_name,
-            stream_arn,
-            records,
-        })
-        .await?;
-    Ok(Value::map([
+    v1::PutRecordsRequest {
+        stream_name,
+        stream_arn,
+        records,
+    }
+}
+
+/// The output shape of PutRecords (`put_fast` writes the same bytes without this tree).
+pub(crate) fn put_records_output(r: v1::PutRecordsResponse) -> Value {
+    Value::map([
         (
             "FailedRecordCount",
             Value::Int(r.failed_record_count.into()),
@@ -761,7 +779,7 @@ async fn put_records<B: Backend>(b: &B, mut i: Input) -> Out {
             ),
         ),
         ("EncryptionType", Value::str("NONE")),
-    ]))
+    ])
 }
 
 async fn get_shard_iterator<B: Backend>(b: &B, i: Input) -> Out {

@@ -211,7 +211,8 @@ fn unexpected(v: &Value, want: &str) -> WireError {
     }
 }
 
-static BASE64: GeneralPurpose = GeneralPurpose::new(
+/// Base64 as AWS reads blobs: padding optional.
+pub(crate) static BASE64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
@@ -378,6 +379,29 @@ fn value_str(t: &Typed, ty: &Ty) -> String {
             format!("{{{}}}", parts.join(", "))
         }
         Typed::Struct(_) => "structure".to_string(),
+    }
+}
+
+/// Whether a string satisfies a string type's constraints: the same checks as
+/// [`scalar_violations`], without building messages (`put_fast`'s check of valid input).
+pub(crate) fn str_valid(s: &str, ty: &Ty) -> bool {
+    let Ty::Str(rule) = ty else {
+        return false;
+    };
+    if let Some(one_of) = rule.one_of {
+        if !one_of.contains(&s) {
+            return false;
+        }
+    }
+    if rule.min.is_some() || rule.max.is_some() {
+        let len = s.chars().count();
+        if rule.min.is_some_and(|min| len < min) || rule.max.is_some_and(|max| len > max) {
+            return false;
+        }
+    }
+    match rule.pattern {
+        Some(p) => regex(p).is_match(s),
+        None => true,
     }
 }
 
