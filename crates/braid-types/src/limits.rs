@@ -20,6 +20,9 @@ pub const GET_RECORDS_COUNT_MAX: u32 = 10_000;
 pub const GET_RECORDS_BYTES_MAX: usize = 10 * 1024 * 1024;
 /// A shard iterator is valid this long after it was issued (ExpiredIteratorException after).
 pub const ITERATOR_TTL_MS: u64 = 5 * 60 * 1000;
+/// ListShards / ListStreams `NextToken`s are valid this long after they were issued
+/// (ExpiredNextTokenException after), as on Kinesis.
+pub const NEXT_TOKEN_TTL_MS: u64 = 5 * 60 * 1000;
 /// Shard iterators are opaque strings of at most 512 characters.
 pub const ITERATOR_CHARS_MAX: usize = 512;
 /// Stream names: 1..=128 of `[a-zA-Z0-9_.-]`.

@@ -130,7 +130,7 @@ pub fn is_known(op: &str) -> bool {
 }
 
 /// A ListStreams / pagination token lives this long (ExpiredNextTokenException after).
-pub const NEXT_TOKEN_TTL_MS: i64 = 300_000;
+pub const NEXT_TOKEN_TTL_MS: i64 = braid_types::limits::NEXT_TOKEN_TTL_MS as i64;
 
 fn now_ms() -> i64 {
     SystemTime::now()
