@@ -17,7 +17,7 @@ use braid_raft::shard::{ShardRaft, ShardRequest, ShardResponse, ShardState, Shar
 use braid_raft::state_machine::{SmHandle, SmStore};
 use braid_raft::{codec, NodeInfo};
 use braid_storage::{LogConfig, SegmentLog};
-use braid_types::limits::LEADER_WAIT_MS_MAX;
+use braid_types::limits::{CATALOG_REPLAY_WAIT_MS, LEADER_WAIT_MS_MAX};
 use braid_types::seqnum::Position;
 use braid_types::{BraidError, GroupId, NodeId, CONTROL_GROUP};
 use openraft::error::{ClientWriteError, RaftError};
@@ -90,6 +90,12 @@ impl Node {
             LogConfig::default(),
         )?);
         let meta = MetaStore::new(&db, "control", CONTROL_GROUP)?;
+        // What this node knew to be committed when it stopped: the catalog is served only once
+        // it has been replayed that far (else a restarted node would not know existing streams).
+        let known_committed = meta
+            .get::<Option<openraft::LogId<u64>>>("committed")?
+            .flatten()
+            .map(|l| l.index);
         let log_store = LogStore::<ControlTypeConfig>::open(control_log, meta.clone())?;
         let (sm, control_sm) = SmStore::<ControlTypeConfig, ControlState>::open(meta)?;
         let raft_config = Arc::new(braid_raft::control_raft_config(&config.timing()));
@@ -101,6 +107,19 @@ impl Node {
             sm,
         )
         .await?;
+
+        if known_committed.is_some() {
+            let replayed = control
+                .wait(Some(Duration::from_millis(CATALOG_REPLAY_WAIT_MS)))
+                .applied_index_at_least(known_committed, "catalog replayed")
+                .await;
+            if replayed.is_err() {
+                tracing::warn!(
+                    ?known_committed,
+                    "the catalog was not replayed in time; serving what is applied"
+                );
+            }
+        }
 
         let (shutdown, _) = watch::channel(false);
         let node = Arc::new(Node {

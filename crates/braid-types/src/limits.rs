@@ -97,6 +97,10 @@ pub const QUIESCE_AFTER_HEARTBEATS: u64 = 4;
 /// Quiesced groups listed in one message to a peer (more stay unlisted, so their followers
 /// keep their own election timers: correct, only less frugal).
 pub const QUIESCED_MESSAGE_GROUPS_MAX: usize = 100_000;
+/// At start, how long a node waits for its control group to re-apply the catalog entries it
+/// knew were committed before it serves anything (a restarted node must not answer "stream not
+/// found" for a stream it merely has not replayed yet).
+pub const CATALOG_REPLAY_WAIT_MS: u64 = 30_000;
 /// The sled page cache per node.
 pub const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// SigV4 (with access keys configured): how far a request's signing time (`X-Amz-Date`, or
