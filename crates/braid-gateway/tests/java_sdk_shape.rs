@@ -38,11 +38,10 @@
 
 mod common;
 
-use common::tls::{test_cert, tls_connect, TestCert};
+use common::tls::{test_cert, tls_connect, TestCert, TlsDev};
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ciborium::Value as C;
@@ -411,33 +410,22 @@ fn signing_key_chain() {
 
 // --- the server ------------------------------------------------------------------------------
 
-/// `braid dev` serving the Kinesis API over TLS with one access key; killed on drop.
-struct JavaDev {
-    child: Child,
-    dir: tempfile::TempDir,
-    kinesis_base: u16,
+/// Starting the shared [`TlsDev`] with one access key and waiting until every node answers a
+/// signed ListStreams (as the SDK's sync client sends it) with 200.
+trait Start: Sized {
+    async fn start(cert: &TestCert) -> Self;
+    async fn start_once(bin: &Path, cert: &TestCert) -> Result<Self, String>;
 }
 
-impl Drop for JavaDev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl JavaDev {
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("braid.log")).unwrap_or_default()
-    }
-
+impl Start for TlsDev {
     /// Starts `braid dev` and waits until every node answers a signed ListStreams (as the
     /// SDK's sync client sends it) with 200; retries on fresh ports if another process took
     /// them in between.
-    async fn start(cert: &TestCert) -> JavaDev {
+    async fn start(cert: &TestCert) -> TlsDev {
         let bin = common::braid_bin();
         let mut last = String::new();
         for _ in 0..3 {
-            match JavaDev::start_once(&bin, cert).await {
+            match TlsDev::start_once(&bin, cert).await {
                 Ok(dev) => return dev,
                 Err(e) => last = e,
             }
@@ -445,38 +433,13 @@ impl JavaDev {
         panic!("braid dev over TLS with an access key did not become ready:\n{last}");
     }
 
-    async fn start_once(bin: &Path, cert: &TestCert) -> Result<JavaDev, String> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let grpc_base = common::free_port_triple(&[]);
-        let kinesis_base = common::free_port_triple(&[grpc_base]);
-        let log = std::fs::File::create(dir.path().join("braid.log")).expect("log file");
-        let child = Command::new(bin)
-            .args([
-                "dev",
-                "--data-dir",
-                &dir.path().join("data").display().to_string(),
-                "--base-port",
-                &grpc_base.to_string(),
-                "--kinesis-base-port",
-                &kinesis_base.to_string(),
-                "--kinesis-tls-cert",
-                &cert.cert.display().to_string(),
-                "--kinesis-tls-key",
-                &cert.key.display().to_string(),
-                "--kinesis-access-key",
-                &format!("{AKID}:{SECRET}"),
-            ])
-            .env("RUST_LOG", "warn,braid_gateway=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn braid dev");
-        let mut dev = JavaDev {
-            child,
-            dir,
-            kinesis_base,
-        };
+    async fn start_once(bin: &Path, cert: &TestCert) -> Result<TlsDev, String> {
+        let mut dev = TlsDev::spawn(
+            bin,
+            cert,
+            &["--kinesis-access-key".into(), format!("{AKID}:{SECRET}")],
+        );
+        let kinesis_base = dev.kinesis_base;
         let deadline = Instant::now() + Duration::from_secs(90);
         let mut ready = [false; 3];
         let mut last = String::from("no answer yet");
@@ -1241,7 +1204,7 @@ async fn java_flow(c: &mut JavaClient, stream: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_sdk_v2_cbor_against_braid_dev() {
     let cert = test_cert();
-    let dev = JavaDev::start(&cert).await;
+    let dev = TlsDev::start(&cert).await;
     let mut failures = Vec::new();
     for (flavor, node, stream) in [
         (Flavor::AsyncNettyAlpnH2, 0u16, "java-async-alpn"),

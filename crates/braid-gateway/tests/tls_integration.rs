@@ -9,11 +9,10 @@
 
 mod common;
 
-use common::tls::{test_cert, tls_connect, TestCert};
+use common::tls::{test_cert, tls_connect, TestCert, TlsDev};
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
@@ -76,25 +75,13 @@ fn status_of(http1_answer: &str) -> u16 {
         .unwrap_or(0)
 }
 
-/// `braid dev` serving the Kinesis API over TLS; killed on drop.
-struct TlsDev {
-    child: Child,
-    dir: tempfile::TempDir,
-    kinesis_base: u16,
+/// Starting the shared [`TlsDev`] and waiting until every node answers ListStreams over TLS.
+trait Start: Sized {
+    async fn start(cert: &TestCert) -> Self;
+    async fn start_once(bin: &Path, cert: &TestCert) -> Result<Self, String>;
 }
 
-impl Drop for TlsDev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl TlsDev {
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("braid.log")).unwrap_or_default()
-    }
-
+impl Start for TlsDev {
     /// Starts `braid dev` with the certificate and waits until every node answers ListStreams
     /// over TLS; retries on fresh ports if another process took them in between.
     async fn start(cert: &TestCert) -> TlsDev {
@@ -110,35 +97,8 @@ impl TlsDev {
     }
 
     async fn start_once(bin: &Path, cert: &TestCert) -> Result<TlsDev, String> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let grpc_base = common::free_port_triple(&[]);
-        let kinesis_base = common::free_port_triple(&[grpc_base]);
-        let log = std::fs::File::create(dir.path().join("braid.log")).expect("log file");
-        let child = Command::new(bin)
-            .args([
-                "dev",
-                "--data-dir",
-                &dir.path().join("data").display().to_string(),
-                "--base-port",
-                &grpc_base.to_string(),
-                "--kinesis-base-port",
-                &kinesis_base.to_string(),
-                "--kinesis-tls-cert",
-                &cert.cert.display().to_string(),
-                "--kinesis-tls-key",
-                &cert.key.display().to_string(),
-            ])
-            .env("RUST_LOG", "warn,braid_gateway=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn braid dev");
-        let mut dev = TlsDev {
-            child,
-            dir,
-            kinesis_base,
-        };
+        let mut dev = TlsDev::spawn(bin, cert, &[]);
+        let kinesis_base = dev.kinesis_base;
         let deadline = Instant::now() + Duration::from_secs(90);
         let mut ready = [false; 3];
         while Instant::now() < deadline {

@@ -1,6 +1,7 @@
 //! TLS test support: a self-signed certificate and a rustls client that trusts only it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,4 +62,58 @@ pub async fn tls_connect(
     tokio::time::timeout(Duration::from_secs(10), connector.connect(name, tcp))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake"))?
+}
+
+/// `braid dev` serving the Kinesis API over TLS with `cert` (plus `extra` flags) on fresh ports,
+/// its log in a temporary directory; killed on drop. Callers wait for readiness themselves.
+pub struct TlsDev {
+    pub child: Child,
+    dir: tempfile::TempDir,
+    pub kinesis_base: u16,
+}
+
+impl Drop for TlsDev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TlsDev {
+    pub fn spawn(bin: &Path, cert: &TestCert, extra: &[String]) -> TlsDev {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let grpc_base = super::free_port_triple(&[]);
+        let kinesis_base = super::free_port_triple(&[grpc_base]);
+        let log = std::fs::File::create(dir.path().join("braid.log")).expect("log file");
+        let child = Command::new(bin)
+            .args([
+                "dev",
+                "--data-dir",
+                &dir.path().join("data").display().to_string(),
+                "--base-port",
+                &grpc_base.to_string(),
+                "--kinesis-base-port",
+                &kinesis_base.to_string(),
+                "--kinesis-tls-cert",
+                &cert.cert.display().to_string(),
+                "--kinesis-tls-key",
+                &cert.key.display().to_string(),
+            ])
+            .args(extra)
+            .env("RUST_LOG", "warn,braid_gateway=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn braid dev");
+        TlsDev {
+            child,
+            dir,
+            kinesis_base,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("braid.log")).unwrap_or_default()
+    }
 }
