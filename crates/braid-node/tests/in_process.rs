@@ -140,6 +140,14 @@ async fn retention_deletes_whole_expired_segments_and_service_goes_on() {
     }
     assert_eq!(read_all(&api, "r", "shardId-000000000000").await.len(), 400);
     let group = nodes[0].control_sm.read(|s| s.streams["r"].shards[0].group);
+    // ACTIVE needs a leader, not every replica: the third one may still be opening or
+    // catching up.
+    eventually("every replica open and caught up", || {
+        nodes
+            .iter()
+            .all(|n| n.group(group).is_some_and(|g| g.log.segments().len() > 5))
+    })
+    .await;
     let segments_before: Vec<usize> = nodes
         .iter()
         .map(|n| n.group(group).unwrap().log.segments().len())
