@@ -43,6 +43,14 @@ fn data_too_long(path: &str, len: usize, max: usize) -> BraidError {
     ))
 }
 
+/// A record's position from its entry and its place in it (below 2^16: `ENTRY_RECORDS_MAX`).
+fn position(index: u64, sub: u32) -> Position {
+    Position::new(
+        index,
+        u16::try_from(sub).expect("entry sub-index fits 16 bits"),
+    )
+}
+
 fn seq(shard: &ShardMeta, pos: Position, arrival_ms: u64) -> String {
     SequenceNumber::new(shard.created_ms / 1000, shard.index, pos, arrival_ms / 1000).to_string()
 }
@@ -392,18 +400,23 @@ impl Api {
             .route(hash)
             .ok_or_else(|| BraidError::internal("no open shard for hash key"))?
             .clone();
-        let arrival_ms = now_ms();
         let put = ShardRequest::Put {
-            arrival_ms,
+            // The leader's proposer stamps the entry's own arrival time.
+            arrival_ms: now_ms(),
             records: vec![RecordIn {
                 partition_key: req.partition_key,
                 data: req.data,
             }],
         };
         match self.node.shard_write(shard.group, put).await? {
-            ShardResponse::Appended { index, count: 1 } => Ok(v1::PutRecordResponse {
+            ShardResponse::Appended {
+                index,
+                first,
+                count: 1,
+                arrival_ms,
+            } => Ok(v1::PutRecordResponse {
                 shard_id: shard_id(shard.index),
-                sequence_number: seq(&shard, Position::new(index, 0), arrival_ms),
+                sequence_number: seq(&shard, position(index, first), arrival_ms),
             }),
             ShardResponse::Sealed => Err(BraidError::unavailable("The shard was closed; retry.")),
             other => Err(BraidError::internal(format!(
@@ -451,6 +464,7 @@ impl Api {
                 data: r.data,
             });
         }
+        // The leader's proposer stamps each entry's own arrival time.
         let arrival_ms = now_ms();
         let writes = by_shard.into_values().map(|(shard, places, records)| {
             let node = self.node.clone();
@@ -472,19 +486,20 @@ impl Api {
         for (shard, places, res) in join_all(writes).await {
             for (sub, i) in places.iter().enumerate() {
                 out[*i] = match &res {
-                    Ok(ShardResponse::Appended { index, count })
-                        if *count as usize == places.len() =>
-                    {
-                        v1::PutRecordsResultEntry {
-                            shard_id: shard_id(shard.index),
-                            sequence_number: seq(
-                                &shard,
-                                Position::new(*index, sub as u16),
-                                arrival_ms,
-                            ),
-                            ..Default::default()
-                        }
-                    }
+                    Ok(ShardResponse::Appended {
+                        index,
+                        first,
+                        count,
+                        arrival_ms,
+                    }) if *count as usize == places.len() => v1::PutRecordsResultEntry {
+                        shard_id: shard_id(shard.index),
+                        sequence_number: seq(
+                            &shard,
+                            position(*index, first + sub as u32),
+                            *arrival_ms,
+                        ),
+                        ..Default::default()
+                    },
                     Ok(other) => {
                         failed += 1;
                         v1::PutRecordsResultEntry {

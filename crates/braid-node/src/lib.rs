@@ -13,6 +13,7 @@ pub mod forward;
 pub mod internal;
 pub mod leadership;
 pub mod node;
+pub mod propose;
 pub mod quiesce;
 pub mod transport;
 

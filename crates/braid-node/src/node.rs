@@ -27,6 +27,7 @@ use tokio::sync::watch;
 use crate::config::NodeConfig;
 use crate::forward::{ForwardOp, ForwardReply, GroupStatus, LocalStatus, ReadBatch, ReadRecord};
 use crate::leadership::WriteGate;
+use crate::propose::{Outcome, Proposer};
 use crate::quiesce::Quiet;
 use crate::transport::{ForwardError, GrpcTransport};
 
@@ -51,6 +52,8 @@ pub struct ShardGroup {
     pub gate: WriteGate,
     /// Whether the group's Raft timers are stopped because it is idle (see `quiesce`).
     pub quiet: Quiet,
+    /// Merges concurrent writes into one entry while this replica leads (see `propose`).
+    proposer: Proposer,
 }
 
 pub struct Node {
@@ -247,8 +250,10 @@ impl Node {
                 }
             });
         }
+        let proposer = Proposer::spawn(group, raft.clone(), sm.clone());
         Ok(Arc::new(ShardGroup {
             group,
+            proposer,
             raft,
             sm,
             log,
@@ -682,14 +687,10 @@ impl Node {
                 let Some(_pass) = g.gate.enter() else {
                     return ForwardReply::NotLeader { leader: None };
                 };
-                match g.raft.client_write(req).await {
-                    Ok(r) => ForwardReply::ShardWritten(r.data),
-                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                        ForwardReply::NotLeader {
-                            leader: f.leader_id,
-                        }
-                    }
-                    Err(e) => ForwardReply::Error(internal(format!("write not confirmed: {e}"))),
+                match g.proposer.write(req).await {
+                    Outcome::Written(r) => ForwardReply::ShardWritten(r),
+                    Outcome::NotLeader(leader) => ForwardReply::NotLeader { leader },
+                    Outcome::Failed(e) => ForwardReply::Error(internal(e)),
                 }
             }
             ForwardOp::ShardRead {

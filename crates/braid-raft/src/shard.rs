@@ -58,8 +58,15 @@ impl EntryTimestamp for ShardRequest {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ShardResponse {
-    /// The records of the entry at `index` were appended at positions `(index, 0..count)`.
-    Appended { index: u64, count: u32 },
+    /// Records were appended at positions `(index, first .. first + count)`, all arriving at
+    /// `arrival_ms`. The state machine answers for the whole entry (`first` 0); the leader's
+    /// proposer hands each merged call its own slice.
+    Appended {
+        index: u64,
+        first: u32,
+        count: u32,
+        arrival_ms: u64,
+    },
     /// The shard was sealed before this entry; its records are not part of the shard.
     Sealed,
     /// Blank, membership and seal entries.
@@ -96,7 +103,9 @@ impl AppState<ShardTypeConfig> for ShardState {
                 }
                 ShardResponse::Appended {
                     index: log_id.index,
+                    first: 0,
                     count: records.len() as u32,
+                    arrival_ms: *arrival_ms,
                 }
             }
             ShardRequest::Seal { .. } => {
@@ -133,7 +142,12 @@ mod tests {
         };
         assert_eq!(
             s.apply(id(1), &put),
-            ShardResponse::Appended { index: 1, count: 1 }
+            ShardResponse::Appended {
+                index: 1,
+                first: 0,
+                count: 1,
+                arrival_ms: 5
+            }
         );
         assert_eq!(
             s.apply(id(2), &ShardRequest::Seal { at_ms: 6 }),

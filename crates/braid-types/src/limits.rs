@@ -42,8 +42,10 @@ pub const LIST_SHARDS_PAGE_MAX: u32 = 10_000;
 pub const LIST_STREAMS_PAGE_MAX: u32 = 10_000;
 /// Replicas per shard: one per zone.
 pub const REPLICAS_PER_SHARD: usize = 3;
-/// Records in one Raft entry (one PutRecords batch). The entry's sub-index is 16 bits wide.
-pub const ENTRY_RECORDS_MAX: usize = PUT_RECORDS_COUNT_MAX;
+/// Records in one Raft entry. A leader merges concurrent PutRecord/PutRecords calls to a shard
+/// into one entry (group commit), up to this many records and [`PUT_RECORDS_BYTES_MAX`] bytes.
+/// The entry's sub-index in a sequence number is 16 bits wide.
+pub const ENTRY_RECORDS_MAX: usize = 16_384;
 /// Bytes of one encoded Raft entry on disk: a full PutRecords plus framing slack.
 pub const ENTRY_BYTES_MAX: usize = PUT_RECORDS_BYTES_MAX + 512 * 1024;
 /// Segment files are rolled when they reach this size.
@@ -53,8 +55,13 @@ pub const SEGMENT_BYTES_MAX: u64 = 64 * 1024 * 1024;
 pub const RAFT_PAYLOAD_ENTRIES_MAX: u64 = 8;
 /// Largest gRPC message the nodes accept (a full PutRecords, or a batch of Raft entries).
 pub const GRPC_MESSAGE_BYTES_MAX: usize = 96 * 1024 * 1024;
-/// Writes to one shard waiting for the Raft core at once (bounded queue in front of openraft).
-pub const SHARD_WRITES_IN_FLIGHT_MAX: usize = 1024;
+/// Write calls to one shard waiting to be proposed (the leader's bounded queue in front of the
+/// Raft core; a full queue makes callers wait).
+pub const SHARD_WRITES_QUEUED_MAX: usize = 1024;
+/// Entries one shard's leader has in its Raft core at once. openraft 0.9 fsyncs one append at a
+/// time, so writes that arrive while these are in flight are merged into the next entry: one
+/// fsync per replica for all of them (docs/perf/2026-11-26-group-commit.md).
+pub const SHARD_PROPOSALS_IN_FLIGHT_MAX: usize = 2;
 /// Raft messages up to this size are coalesced per peer into RaftBatch calls; larger ones
 /// (appends carrying records) go alone.
 pub const RAFT_BATCH_MESSAGE_BYTES_MAX: usize = 16 * 1024;
@@ -113,6 +120,9 @@ pub const SIGV4_PRESIGN_EXPIRES_MIN_SECS: u64 = 1;
 pub const SIGV4_PRESIGN_EXPIRES_MAX_SECS: u64 = 7 * 24 * 60 * 60;
 
 const _: () = assert!(ENTRY_RECORDS_MAX < (1 << 16));
+const _: () = assert!(ENTRY_RECORDS_MAX >= PUT_RECORDS_COUNT_MAX);
+// A merged entry's encoding: keys and data, 16 bytes of length prefixes per record, a header.
+const _: () = assert!(PUT_RECORDS_BYTES_MAX + ENTRY_RECORDS_MAX * 16 + 4096 <= ENTRY_BYTES_MAX);
 const _: () = assert!(RAFT_BATCH_BYTES_MAX >= RAFT_BATCH_MESSAGE_BYTES_MAX * 8);
 const _: () = assert!(RAFT_BATCH_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX);
 const _: () = assert!(ENTRY_BYTES_MAX as u64 <= SEGMENT_BYTES_MAX);

@@ -1,0 +1,242 @@
+//! Group commit within a shard: concurrent writes to one shard share one Raft entry.
+//!
+//! openraft 0.9 appends one client write at a time and waits for its fsync before it takes the
+//! next, so without this every PutRecord/PutRecords call to a shard would pay its own fsync on
+//! every replica, one after the other. The leader's [`Proposer`] keeps at most
+//! [`SHARD_PROPOSALS_IN_FLIGHT_MAX`] entries in the Raft core; the writes that arrive meanwhile
+//! wait in a bounded queue and go out together, as one `Put` entry, when a slot frees up. Each
+//! caller then gets its own slice of the entry: `(index, first .. first + count)`.
+//!
+//! Invariants:
+//! - Order: calls enter the queue in the order they arrive and leave it in that order; one task
+//!   submits entries with `client_write_ff`, which hands them to the Raft core in submission
+//!   order. So per-key order holds for callers that wait for each acknowledgement.
+//! - An entry holds at most [`ENTRY_RECORDS_MAX`] records and [`PUT_RECORDS_BYTES_MAX`] bytes of
+//!   keys and data, so it always fits [`braid_types::limits::ENTRY_BYTES_MAX`]. A call is never
+//!   split over two entries.
+//! - Arrival times are stamped here, on the leader, and never go backwards within a shard
+//!   (AT_TIMESTAMP's binary search relies on it).
+//! - All calls in one entry share its outcome: committed, or not (then each caller gets the
+//!   error and nothing of theirs is acknowledged).
+
+use std::sync::Arc;
+
+use braid_raft::shard::{RecordIn, ShardRaft, ShardRequest, ShardResponse, ShardState};
+use braid_raft::state_machine::SmHandle;
+use braid_types::limits::{
+    ENTRY_RECORDS_MAX, PUT_RECORDS_BYTES_MAX, SHARD_PROPOSALS_IN_FLIGHT_MAX,
+    SHARD_WRITES_QUEUED_MAX,
+};
+use braid_types::{GroupId, NodeId};
+use openraft::error::ClientWriteError;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::node::now_ms;
+
+/// What became of one call.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Committed and applied; for a `Put`, the caller's records are at
+    /// `(index, first .. first + count)`.
+    Written(ShardResponse),
+    /// This replica does not lead the group (nothing was written); `leader` is its hint.
+    NotLeader(Option<NodeId>),
+    /// The write may or may not have been committed.
+    Failed(String),
+}
+
+struct Pending {
+    req: ShardRequest,
+    reply: oneshot::Sender<Outcome>,
+}
+
+impl Pending {
+    /// (records, bytes of keys and data) if this is a `Put`.
+    fn put_size(&self) -> Option<(usize, usize)> {
+        match &self.req {
+            ShardRequest::Put { records, .. } => Some((
+                records.len(),
+                records
+                    .iter()
+                    .map(|r| r.data.len() + r.partition_key.len())
+                    .sum(),
+            )),
+            ShardRequest::Seal { .. } => None,
+        }
+    }
+}
+
+/// The write queue in front of one shard group's Raft core.
+pub struct Proposer {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl Proposer {
+    /// Starts the group's proposer task; it ends when the `Proposer` is dropped.
+    pub fn spawn(group: GroupId, raft: ShardRaft, sm: SmHandle<ShardState>) -> Proposer {
+        let (tx, rx) = mpsc::channel(SHARD_WRITES_QUEUED_MAX);
+        tokio::spawn(run(group, raft, sm, rx));
+        Proposer { tx }
+    }
+
+    /// Queues a write and waits for its outcome. A full queue makes the caller wait (it is
+    /// bounded by [`SHARD_WRITES_QUEUED_MAX`] calls).
+    pub async fn write(&self, req: ShardRequest) -> Outcome {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Pending { req, reply }).await.is_err() {
+            return Outcome::NotLeader(None);
+        }
+        rx.await
+            .unwrap_or_else(|_| Outcome::Failed("the shard's proposer stopped".into()))
+    }
+}
+
+async fn run(
+    group: GroupId,
+    raft: ShardRaft,
+    sm: SmHandle<ShardState>,
+    mut rx: mpsc::Receiver<Pending>,
+) {
+    let slots = Arc::new(Semaphore::new(SHARD_PROPOSALS_IN_FLIGHT_MAX));
+    let mut carry: Option<Pending> = None;
+    let mut last_arrival_ms = 0u64;
+    loop {
+        // Take a slot first: everything that queues while the slots are busy joins one entry.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let first = match carry.take() {
+            Some(p) => p,
+            None => match rx.recv().await {
+                Some(p) => p,
+                None => return,
+            },
+        };
+        let mut batch = Vec::new();
+        if let Some((mut n, mut bytes)) = first.put_size() {
+            batch.push(first);
+            while let Ok(p) = rx.try_recv() {
+                match p.put_size() {
+                    Some((pn, pb))
+                        if n + pn <= ENTRY_RECORDS_MAX && bytes + pb <= PUT_RECORDS_BYTES_MAX =>
+                    {
+                        n += pn;
+                        bytes += pb;
+                        batch.push(p);
+                    }
+                    _ => {
+                        carry = Some(p);
+                        break;
+                    }
+                }
+            }
+        } else {
+            batch.push(first);
+        }
+
+        // One entry for the whole batch; remember each caller's slice.
+        let mut replies = Vec::with_capacity(batch.len());
+        let req = if matches!(batch[0].req, ShardRequest::Seal { .. }) {
+            let p = batch.pop().expect("one seal");
+            replies.push((p.reply, 0u32));
+            p.req
+        } else {
+            last_arrival_ms = last_arrival_ms
+                .max(now_ms())
+                .max(sm.read(|s| s.last_arrival_ms));
+            let total: usize = batch
+                .iter()
+                .map(|p| p.put_size().map_or(0, |(n, _)| n))
+                .sum();
+            let mut records: Vec<RecordIn> = Vec::with_capacity(total);
+            for p in batch {
+                let ShardRequest::Put { records: r, .. } = p.req else {
+                    unreachable!("only puts are merged");
+                };
+                replies.push((p.reply, r.len() as u32));
+                if records.is_empty() {
+                    records = r;
+                    records.reserve(total.saturating_sub(records.len()));
+                } else {
+                    records.extend(r);
+                }
+            }
+            debug_assert!(records.len() <= ENTRY_RECORDS_MAX);
+            ShardRequest::Put {
+                arrival_ms: last_arrival_ms,
+                records,
+            }
+        };
+
+        match raft.client_write_ff(req).await {
+            Err(fatal) => {
+                for (reply, _) in replies {
+                    let _ = reply.send(Outcome::Failed(format!("shard {group} stopped: {fatal}")));
+                }
+            }
+            Ok(done) => {
+                tokio::spawn(async move {
+                    let res = done.await;
+                    drop(slot);
+                    distribute(res, replies);
+                });
+            }
+        }
+    }
+}
+
+type WriteResult = Result<
+    openraft::raft::ClientWriteResponse<braid_raft::shard::ShardTypeConfig>,
+    ClientWriteError<NodeId, braid_raft::NodeInfo>,
+>;
+
+/// Hands each caller its slice of the entry's outcome.
+fn distribute(
+    res: Result<WriteResult, oneshot::error::RecvError>,
+    replies: Vec<(oneshot::Sender<Outcome>, u32)>,
+) {
+    match res {
+        Ok(Ok(r)) => match r.data {
+            ShardResponse::Appended {
+                index,
+                first,
+                count,
+                arrival_ms,
+            } => {
+                debug_assert_eq!(count, replies.iter().map(|(_, n)| n).sum::<u32>());
+                let mut at = first;
+                for (reply, n) in replies {
+                    let _ = reply.send(Outcome::Written(ShardResponse::Appended {
+                        index,
+                        first: at,
+                        count: n,
+                        arrival_ms,
+                    }));
+                    at += n;
+                }
+            }
+            other => {
+                for (reply, _) in replies {
+                    let _ = reply.send(Outcome::Written(other.clone()));
+                }
+            }
+        },
+        Ok(Err(ClientWriteError::ForwardToLeader(f))) => {
+            for (reply, _) in replies {
+                let _ = reply.send(Outcome::NotLeader(f.leader_id));
+            }
+        }
+        Ok(Err(e)) => {
+            for (reply, _) in replies {
+                let _ = reply.send(Outcome::Failed(format!("write not confirmed: {e}")));
+            }
+        }
+        Err(_) => {
+            for (reply, _) in replies {
+                let _ = reply.send(Outcome::Failed(
+                    "write not confirmed: the Raft core dropped it".into(),
+                ));
+            }
+        }
+    }
+}
