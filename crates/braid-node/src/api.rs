@@ -10,7 +10,8 @@ use braid_control::{
     AccountSettings, ControlRequest, ShardMeta, StreamMeta, StreamOptions, StreamStatus,
 };
 use braid_proto::v1;
-use braid_raft::shard::{RecordIn, ShardRequest, ShardResponse};
+use braid_raft::records::{RecordBatch, RecordBatchBuilder};
+use braid_raft::shard::{ShardRequest, ShardResponse};
 use braid_types::error::ErrorCode;
 use braid_types::hash::{parse_explicit_hash_key, partition_key_hash};
 use braid_types::iterator::IteratorToken;
@@ -403,10 +404,14 @@ impl Api {
         let put = ShardRequest::Put {
             // The leader's proposer stamps the entry's own arrival time.
             arrival_ms: now_ms(),
-            records: vec![RecordIn {
-                partition_key: req.partition_key,
-                data: req.data,
-            }],
+            records: {
+                let mut b = RecordBatchBuilder::with_capacity(
+                    1,
+                    req.partition_key.len() + req.data.len(),
+                );
+                b.push(&req.partition_key, &req.data);
+                b.finish()
+            },
         };
         match self.node.shard_write(shard.group, put).await? {
             ShardResponse::Appended {
@@ -450,23 +455,35 @@ impl Api {
         let s = self.active_stream(&name).await?;
         Self::check_record_sizes(&s, req.records.iter().map(|r| r.data.len()), true)?;
         // Group by shard, remembering each record's place in the request.
-        let mut by_shard: BTreeMap<u32, (ShardMeta, Vec<usize>, Vec<RecordIn>)> = BTreeMap::new();
-        for (i, (r, h)) in req.records.into_iter().zip(hashes).enumerate() {
+        let mut by_shard: BTreeMap<u32, (ShardMeta, Vec<usize>)> = BTreeMap::new();
+        for (i, h) in hashes.into_iter().enumerate() {
             let shard = s
                 .route(h)
                 .ok_or_else(|| BraidError::internal("no open shard for hash key"))?;
-            let e = by_shard
+            by_shard
                 .entry(shard.index)
-                .or_insert_with(|| (shard.clone(), vec![], vec![]));
-            e.1.push(i);
-            e.2.push(RecordIn {
-                partition_key: r.partition_key,
-                data: r.data,
-            });
+                .or_insert_with(|| (shard.clone(), vec![]))
+                .1
+                .push(i);
         }
+        let by_shard: Vec<(ShardMeta, Vec<usize>, RecordBatch)> = by_shard
+            .into_values()
+            .map(|(shard, places)| {
+                let bytes = places
+                    .iter()
+                    .map(|i| req.records[*i].partition_key.len() + req.records[*i].data.len())
+                    .sum();
+                let mut b = RecordBatchBuilder::with_capacity(places.len(), bytes);
+                for i in &places {
+                    b.push(&req.records[*i].partition_key, &req.records[*i].data);
+                }
+                (shard, places, b.finish())
+            })
+            .collect();
+        drop(req.records);
         // The leader's proposer stamps each entry's own arrival time.
         let arrival_ms = now_ms();
-        let writes = by_shard.into_values().map(|(shard, places, records)| {
+        let writes = by_shard.into_iter().map(|(shard, places, records)| {
             let node = self.node.clone();
             async move {
                 let res = node

@@ -26,7 +26,11 @@ use anyhow::{bail, Context};
 
 /// The format version this build reads and writes. Bump it on any change to the encoding of the
 /// sled contents or of the segment logs (see the module docs).
-pub const DATA_FORMAT_VERSION: u32 = 1;
+///
+/// - 1: shard entries carry their records as a bincode list of (key, data) pairs.
+/// - 2: shard entries carry a `RecordBatch` (count, then chunks of length-prefixed records), so
+///   that merged writes, replication and apply move records without re-encoding them.
+pub const DATA_FORMAT_VERSION: u32 = 2;
 
 /// Key of the format version in the database's default tree (value: u32 big-endian).
 pub const FORMAT_KEY: &[u8] = b"braid/format";

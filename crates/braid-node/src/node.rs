@@ -10,14 +10,16 @@ use braid_control::planner::NodeRef;
 use braid_control::{
     ControlRaft, ControlRequest, ControlResponse, ControlState, ControlTypeConfig, StreamStatus,
 };
-use braid_raft::log_store::LogStore;
+use braid_raft::log_store::{CacheBudget, EntryCache, LogStore};
 use braid_raft::meta::MetaStore;
 use braid_raft::network::GroupNetworkFactory;
 use braid_raft::shard::{ShardRaft, ShardRequest, ShardResponse, ShardState, ShardTypeConfig};
 use braid_raft::state_machine::{SmHandle, SmStore};
 use braid_raft::{codec, NodeInfo};
 use braid_storage::{LogConfig, SegmentLog};
-use braid_types::limits::{CATALOG_REPLAY_WAIT_MS, LEADER_WAIT_MS_MAX};
+use braid_types::limits::{
+    CATALOG_REPLAY_WAIT_MS, LEADER_WAIT_MS_MAX, LOG_CACHE_GROUP_BYTES_MAX, LOG_CACHE_NODE_BYTES_MAX,
+};
 use braid_types::seqnum::Position;
 use braid_types::{BraidError, GroupId, NodeId, CONTROL_GROUP};
 use openraft::error::{ClientWriteError, RaftError};
@@ -54,6 +56,8 @@ pub struct ShardGroup {
     pub quiet: Quiet,
     /// Merges concurrent writes into one entry while this replica leads (see `propose`).
     proposer: Proposer,
+    /// The latest entries, for replication and apply; emptied when the group goes quiet.
+    pub cache: Arc<EntryCache<ShardTypeConfig>>,
 }
 
 pub struct Node {
@@ -64,6 +68,8 @@ pub struct Node {
     pub control: ControlRaft,
     pub control_sm: SmHandle<ControlState>,
     pub(crate) groups: RwLock<HashMap<GroupId, Arc<ShardGroup>>>,
+    /// The bound on all groups' entry caches together.
+    pub log_cache: Arc<CacheBudget>,
     pub(crate) shutdown: watch::Sender<bool>,
     started: Instant,
     /// Added to the wall clock by retention only: the seam tests use to age data.
@@ -99,7 +105,9 @@ impl Node {
             .get::<Option<openraft::LogId<u64>>>("committed")?
             .flatten()
             .map(|l| l.index);
-        let log_store = LogStore::<ControlTypeConfig>::open(control_log, meta.clone())?;
+        let log_cache = CacheBudget::new(LOG_CACHE_NODE_BYTES_MAX, LOG_CACHE_GROUP_BYTES_MAX);
+        let log_store =
+            LogStore::<ControlTypeConfig>::open(control_log, meta.clone(), log_cache.clone())?;
         let (sm, control_sm) = SmStore::<ControlTypeConfig, ControlState>::open(meta)?;
         let raft_config = Arc::new(braid_raft::control_raft_config(&config.timing()));
         let control = ControlRaft::new(
@@ -133,6 +141,7 @@ impl Node {
             control,
             control_sm,
             groups: RwLock::new(HashMap::new()),
+            log_cache,
             shutdown,
             started: Instant::now(),
             retention_clock_offset_ms: std::sync::atomic::AtomicU64::new(0),
@@ -217,7 +226,9 @@ impl Node {
             },
         )?);
         let meta = MetaStore::new(&self.db, "shard", group)?;
-        let log_store = LogStore::<ShardTypeConfig>::open(log.clone(), meta.clone())?;
+        let log_store =
+            LogStore::<ShardTypeConfig>::open(log.clone(), meta.clone(), self.log_cache.clone())?;
+        let cache = log_store.cache().clone();
         let (sm_store, sm) = SmStore::<ShardTypeConfig, ShardState>::open(meta.clone())?;
         // The shard state is tiny and derived from the log: persist it lazily.
         let sm_store = sm_store.with_persist_interval(Duration::from_millis(200));
@@ -254,6 +265,7 @@ impl Node {
         Ok(Arc::new(ShardGroup {
             group,
             proposer,
+            cache,
             raft,
             sm,
             log,
@@ -939,7 +951,7 @@ fn read_shard(
                 } else {
                     0
                 };
-                for (sub, r) in recs.into_iter().enumerate().skip(start) {
+                for (sub, r) in recs.iter().enumerate().skip(start) {
                     if records.len() as u32 >= limit
                         || (bytes + r.data.len() > bytes_max && !records.is_empty())
                     {
@@ -957,8 +969,8 @@ fn read_shard(
                             sub: sub as u16,
                         },
                         arrival_ms,
-                        partition_key: r.partition_key,
-                        data: r.data,
+                        partition_key: r.partition_key.to_owned(),
+                        data: r.data.to_vec(),
                     });
                 }
             }

@@ -21,7 +21,8 @@
 
 use std::sync::Arc;
 
-use braid_raft::shard::{RecordIn, ShardRaft, ShardRequest, ShardResponse, ShardState};
+use braid_raft::records::{RecordBatch, RECORD_OVERHEAD_BYTES};
+use braid_raft::shard::{ShardRaft, ShardRequest, ShardResponse, ShardState};
 use braid_raft::state_machine::SmHandle;
 use braid_types::limits::{
     ENTRY_RECORDS_MAX, PUT_RECORDS_BYTES_MAX, SHARD_PROPOSALS_IN_FLIGHT_MAX,
@@ -54,13 +55,10 @@ impl Pending {
     /// (records, bytes of keys and data) if this is a `Put`.
     fn put_size(&self) -> Option<(usize, usize)> {
         match &self.req {
-            ShardRequest::Put { records, .. } => Some((
-                records.len(),
-                records
-                    .iter()
-                    .map(|r| r.data.len() + r.partition_key.len())
-                    .sum(),
-            )),
+            ShardRequest::Put { records, .. } => {
+                let n = records.len() as usize;
+                Some((n, records.bytes() - n * RECORD_OVERHEAD_BYTES))
+            }
             ShardRequest::Seal { .. } => None,
         }
     }
@@ -144,24 +142,15 @@ async fn run(
             last_arrival_ms = last_arrival_ms
                 .max(now_ms())
                 .max(sm.read(|s| s.last_arrival_ms));
-            let total: usize = batch
-                .iter()
-                .map(|p| p.put_size().map_or(0, |(n, _)| n))
-                .sum();
-            let mut records: Vec<RecordIn> = Vec::with_capacity(total);
+            let mut records = RecordBatch::default();
             for p in batch {
                 let ShardRequest::Put { records: r, .. } = p.req else {
                     unreachable!("only puts are merged");
                 };
-                replies.push((p.reply, r.len() as u32));
-                if records.is_empty() {
-                    records = r;
-                    records.reserve(total.saturating_sub(records.len()));
-                } else {
-                    records.extend(r);
-                }
+                replies.push((p.reply, r.len()));
+                records.extend(r);
             }
-            debug_assert!(records.len() <= ENTRY_RECORDS_MAX);
+            debug_assert!(records.len() as usize <= ENTRY_RECORDS_MAX);
             ShardRequest::Put {
                 arrival_ms: last_arrival_ms,
                 records,

@@ -107,6 +107,7 @@ impl Node {
                 {
                     q.quiesced = true;
                     g.raft.runtime_config().tick(false);
+                    g.cache.clear();
                 }
                 if q.quiesced {
                     for f in followers {
@@ -157,6 +158,7 @@ impl Node {
             let mut q = g.quiet.0.lock().expect("lock");
             if q.held_until.is_none() {
                 g.raft.runtime_config().tick(false);
+                g.cache.clear();
             }
             q.held_until = Some(until);
         }

@@ -13,6 +13,7 @@ pub mod codec;
 pub mod log_store;
 pub mod meta;
 pub mod network;
+pub mod records;
 pub mod shard;
 pub mod state_machine;
 

@@ -7,11 +7,15 @@
 //!   it (fsync). Appends of many client writes share one fsync: the flusher task drains every
 //!   pending callback before it syncs (group commit).
 //! - Flush callbacks complete in append order.
+//! - The [`EntryCache`] holds a contiguous run of the latest entries, `[first, last]`, equal to
+//!   what the segment log holds for them (appends push, truncations and purges trim it first).
 
 use std::fmt::Debug;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -28,8 +32,172 @@ use crate::{codec, BraidTypeConfig};
 /// Pending flush callbacks per log (bounded: openraft has at most a few appends in flight).
 const FLUSH_QUEUE_MAX: usize = 1024;
 
+/// A node-wide bound on the bytes all [`EntryCache`]s hold.
+pub struct CacheBudget {
+    used: AtomicUsize,
+    max: usize,
+    group_max: usize,
+}
+
+impl CacheBudget {
+    pub fn new(max: usize, group_max: usize) -> Arc<CacheBudget> {
+        Arc::new(CacheBudget {
+            used: AtomicUsize::new(0),
+            max,
+            group_max,
+        })
+    }
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+/// Per-entry bookkeeping charged to the budget on top of the payload.
+const CACHE_ENTRY_OVERHEAD_BYTES: usize = 128;
+
+/// The latest entries of one log, so that replication and the state machine take them from
+/// memory instead of reading and decoding them back from the segment files. Entries are cheap
+/// to clone (record payloads are reference-counted).
+pub struct EntryCache<C: BraidTypeConfig> {
+    inner: Mutex<CacheInner<C>>,
+    budget: Arc<CacheBudget>,
+}
+
+struct CacheInner<C: BraidTypeConfig> {
+    entries: VecDeque<(openraft::Entry<C>, usize)>,
+    bytes: usize,
+}
+
+impl<C: BraidTypeConfig> EntryCache<C>
+where
+    C::D: EntryTimestamp,
+{
+    fn new(budget: Arc<CacheBudget>) -> EntryCache<C> {
+        EntryCache {
+            inner: Mutex::new(CacheInner {
+                entries: VecDeque::new(),
+                bytes: 0,
+            }),
+            budget,
+        }
+    }
+
+    fn cost(e: &openraft::Entry<C>) -> usize {
+        CACHE_ENTRY_OVERHEAD_BYTES
+            + match &e.payload {
+                EntryPayload::Normal(d) => d.payload_bytes(),
+                _ => 0,
+            }
+    }
+
+    fn pop_front(&self, inner: &mut CacheInner<C>) {
+        if let Some((_, c)) = inner.entries.pop_front() {
+            inner.bytes -= c;
+            self.budget.used.fetch_sub(c, Ordering::Relaxed);
+        }
+    }
+
+    /// Caches a just-appended entry, evicting this log's oldest entries to stay within the
+    /// group's and the node's budgets (if it still does not fit, the cache is emptied: it
+    /// must stay contiguous up to the last entry).
+    fn push(&self, e: &openraft::Entry<C>) {
+        let cost = Self::cost(e);
+        let mut inner = self.inner.lock().expect("lock");
+        if inner
+            .entries
+            .back()
+            .is_some_and(|(b, _)| b.log_id.index + 1 != e.log_id.index)
+        {
+            self.clear_locked(&mut inner);
+        }
+        while !inner.entries.is_empty()
+            && (inner.bytes + cost > self.budget.group_max
+                || self.budget.used() + cost > self.budget.max)
+        {
+            self.pop_front(&mut inner);
+        }
+        if cost > self.budget.group_max || self.budget.used() + cost > self.budget.max {
+            return;
+        }
+        self.budget.used.fetch_add(cost, Ordering::Relaxed);
+        inner.bytes += cost;
+        inner.entries.push_back((e.clone(), cost));
+    }
+
+    /// Entries `[from, to)` if the cache holds `from` (then it holds everything after it).
+    fn get(&self, from: u64, to: u64) -> Option<Vec<openraft::Entry<C>>> {
+        let inner = self.inner.lock().expect("lock");
+        let first = inner.entries.front()?.0.log_id.index;
+        if from < first {
+            return None;
+        }
+        let skip = (from - first) as usize;
+        Some(
+            inner
+                .entries
+                .iter()
+                .skip(skip)
+                .take_while(|(e, _)| e.log_id.index < to)
+                .map(|(e, _)| e.clone())
+                .collect(),
+        )
+    }
+
+    /// Drops entries at `index` and after (a truncated suffix).
+    fn truncate_from(&self, index: u64) {
+        let mut inner = self.inner.lock().expect("lock");
+        while inner
+            .entries
+            .back()
+            .is_some_and(|(b, _)| b.log_id.index >= index)
+        {
+            let (_, c) = inner.entries.pop_back().expect("non-empty");
+            inner.bytes -= c;
+            self.budget.used.fetch_sub(c, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops entries up to `index` (a purged prefix).
+    fn purge_upto(&self, index: u64) {
+        let mut inner = self.inner.lock().expect("lock");
+        while inner
+            .entries
+            .front()
+            .is_some_and(|(f, _)| f.log_id.index <= index)
+        {
+            self.pop_front(&mut inner);
+        }
+    }
+
+    fn clear_locked(&self, inner: &mut CacheInner<C>) {
+        self.budget.used.fetch_sub(inner.bytes, Ordering::Relaxed);
+        inner.bytes = 0;
+        inner.entries.clear();
+    }
+
+    /// Empties the cache (an idle group gives its memory back).
+    pub fn clear(&self) {
+        let mut inner = self.inner.lock().expect("lock");
+        self.clear_locked(&mut inner);
+    }
+
+    /// Entries and bytes held.
+    pub fn held(&self) -> (usize, usize) {
+        let inner = self.inner.lock().expect("lock");
+        (inner.entries.len(), inner.bytes)
+    }
+}
+
+impl<C: BraidTypeConfig> Drop for EntryCache<C> {
+    fn drop(&mut self) {
+        let bytes = self.inner.get_mut().map(|i| i.bytes).unwrap_or(0);
+        self.budget.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
 pub struct LogStore<C: BraidTypeConfig> {
     log: Arc<SegmentLog>,
+    cache: Arc<EntryCache<C>>,
     meta: MetaStore,
     /// Cached id of the last entry (or the purged id when the log is empty).
     last: Arc<Mutex<Option<LogId<u64>>>>,
@@ -41,6 +209,7 @@ impl<C: BraidTypeConfig> Clone for LogStore<C> {
     fn clone(&self) -> Self {
         LogStore {
             log: self.log.clone(),
+            cache: self.cache.clone(),
             meta: self.meta.clone(),
             last: self.last.clone(),
             flusher: self.flusher.clone(),
@@ -64,8 +233,12 @@ fn write_err(e: impl std::error::Error + 'static) -> StorageError<u64> {
 }
 
 /// Lets the state machine pick a timestamp for an entry (used for retention and AT_TIMESTAMP).
-pub trait EntryTimestamp {
+pub trait EntryTimestamp: Clone {
     fn timestamp_ms(&self) -> Option<u64>;
+    /// Roughly how much memory the entry holds (for the entry cache's budget).
+    fn payload_bytes(&self) -> usize {
+        0
+    }
 }
 
 impl<C> LogStore<C>
@@ -74,7 +247,11 @@ where
     C::D: EntryTimestamp,
 {
     /// Opens the group's log. Must run inside a tokio runtime (it spawns the flusher task).
-    pub fn open(log: Arc<SegmentLog>, meta: MetaStore) -> Result<LogStore<C>, StorageError<u64>> {
+    pub fn open(
+        log: Arc<SegmentLog>,
+        meta: MetaStore,
+        cache: Arc<CacheBudget>,
+    ) -> Result<LogStore<C>, StorageError<u64>> {
         let last = match log.last_index() {
             Some(i) => Some(Self::decode_at(&log, i)?.log_id),
             None => meta.get::<LogId<u64>>("purged").map_err(|e| read_err(e))?,
@@ -109,6 +286,7 @@ where
         });
         Ok(LogStore {
             log,
+            cache: Arc::new(EntryCache::new(cache)),
             meta,
             last: Arc::new(Mutex::new(last)),
             flusher: tx,
@@ -128,6 +306,10 @@ where
 
     pub fn segment_log(&self) -> &Arc<SegmentLog> {
         &self.log
+    }
+
+    pub fn cache(&self) -> &Arc<EntryCache<C>> {
+        &self.cache
     }
 }
 
@@ -150,6 +332,9 @@ where
             Bound::Excluded(x) => *x,
             Bound::Unbounded => u64::MAX,
         };
+        if let Some(hit) = self.cache.get(from, to) {
+            return Ok(hit);
+        }
         let mut out = Vec::new();
         let mut next = from;
         while next < to {
@@ -246,6 +431,7 @@ where
             self.log
                 .append(e.log_id.index, ts, &bytes)
                 .map_err(write_err)?;
+            self.cache.push(&e);
             last = Some(e.log_id);
         }
         if let Some(l) = last {
@@ -260,6 +446,7 @@ where
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
         tracing::debug!(?log_id, "truncate log suffix");
+        self.cache.truncate_from(log_id.index);
         self.log.truncate_from(log_id.index).map_err(write_err)?;
         let last = match self.log.last_index() {
             Some(i) => Some(Self::decode_at(&self.log, i)?.log_id),
@@ -271,6 +458,7 @@ where
 
     async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
         tracing::debug!(?log_id, "purge log prefix");
+        self.cache.purge_upto(log_id.index);
         self.meta.put("purged", &log_id).map_err(write_err)?;
         self.meta.flush().await.map_err(write_err)?;
         self.log.purge_upto(log_id.index).map_err(write_err)?;
@@ -279,5 +467,84 @@ where
             *last = Some(log_id);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::RecordBatchBuilder;
+    use crate::shard::{ShardRequest, ShardTypeConfig};
+    use openraft::CommittedLeaderId;
+
+    fn entry(index: u64, data_bytes: usize) -> openraft::Entry<ShardTypeConfig> {
+        let mut b = RecordBatchBuilder::with_capacity(1, data_bytes + 1);
+        b.push("k", &vec![7u8; data_bytes]);
+        openraft::Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(ShardRequest::Put {
+                arrival_ms: index,
+                records: b.finish(),
+            }),
+        }
+    }
+
+    fn indexes(v: &[openraft::Entry<ShardTypeConfig>]) -> Vec<u64> {
+        v.iter().map(|e| e.log_id.index).collect()
+    }
+
+    #[test]
+    fn serves_a_contiguous_suffix_and_trims_with_the_log() {
+        let budget = CacheBudget::new(1 << 20, 1 << 20);
+        let c = EntryCache::<ShardTypeConfig>::new(budget.clone());
+        for i in 1..=5 {
+            c.push(&entry(i, 100));
+        }
+        assert_eq!(indexes(&c.get(2, 4).unwrap()), vec![2, 3]);
+        assert_eq!(indexes(&c.get(4, u64::MAX).unwrap()), vec![4, 5]);
+        assert!(c.get(0, 3).is_none(), "0 was never cached");
+        c.truncate_from(4);
+        assert_eq!(indexes(&c.get(1, u64::MAX).unwrap()), vec![1, 2, 3]);
+        c.purge_upto(2);
+        assert!(c.get(2, 4).is_none());
+        assert_eq!(indexes(&c.get(3, u64::MAX).unwrap()), vec![3]);
+        // A gap (the log moved on without the cache) empties it rather than leave a hole.
+        c.push(&entry(9, 100));
+        assert!(c.get(3, 10).is_none());
+        assert_eq!(indexes(&c.get(9, 10).unwrap()), vec![9]);
+        assert_eq!(budget.used(), c.held().1);
+        drop(c);
+        assert_eq!(budget.used(), 0, "a dropped cache returns its bytes");
+    }
+
+    #[test]
+    fn stays_within_the_group_and_node_budgets() {
+        let cost = EntryCache::<ShardTypeConfig>::cost(&entry(1, 1000));
+        // A group may hold three entries, the node four.
+        let budget = CacheBudget::new(4 * cost, 3 * cost);
+        let a = EntryCache::<ShardTypeConfig>::new(budget.clone());
+        let b = EntryCache::<ShardTypeConfig>::new(budget.clone());
+        for i in 1..=5 {
+            a.push(&entry(i, 1000));
+        }
+        assert_eq!(a.held().0, 3);
+        assert_eq!(indexes(&a.get(3, u64::MAX).unwrap()), vec![3, 4, 5]);
+        // `b` may take only what the node has left, evicting its own entries, never `a`'s.
+        for i in 1..=3 {
+            b.push(&entry(i, 1000));
+        }
+        assert_eq!(b.held().0, 1);
+        assert_eq!(indexes(&b.get(3, u64::MAX).unwrap()), vec![3]);
+        assert_eq!(a.held().0, 3);
+        assert_eq!(budget.used(), 4 * cost);
+        // An entry larger than a group's share is not cached, and the cache is emptied.
+        let big = entry(6, 4 * 1000);
+        assert!(EntryCache::<ShardTypeConfig>::cost(&big) > 3 * cost);
+        a.push(&big);
+        assert_eq!(a.held().0, 0);
+        assert!(a.get(6, 7).is_none());
+        a.clear();
+        b.clear();
+        assert_eq!(budget.used(), 0);
     }
 }

@@ -10,6 +10,7 @@ use openraft::LogId;
 use serde::{Deserialize, Serialize};
 
 use crate::log_store::EntryTimestamp;
+use crate::records::RecordBatch;
 use crate::state_machine::AppState;
 use crate::{BraidTypeConfig, NodeInfo};
 
@@ -30,18 +31,11 @@ impl BraidTypeConfig for ShardTypeConfig {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordIn {
-    pub partition_key: String,
-    #[serde(with = "serde_bytes")]
-    pub data: Vec<u8>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ShardRequest {
     /// A batch of records, all arriving at `arrival_ms` (the leader's clock).
     Put {
         arrival_ms: u64,
-        records: Vec<RecordIn>,
+        records: RecordBatch,
     },
     /// Closes the shard (resharding): no `Put` after this entry is part of the shard.
     Seal { at_ms: u64 },
@@ -52,6 +46,12 @@ impl EntryTimestamp for ShardRequest {
         match self {
             ShardRequest::Put { arrival_ms, .. } => Some(*arrival_ms),
             ShardRequest::Seal { at_ms } => Some(*at_ms),
+        }
+    }
+    fn payload_bytes(&self) -> usize {
+        match self {
+            ShardRequest::Put { records, .. } => records.bytes(),
+            ShardRequest::Seal { .. } => 0,
         }
     }
 }
@@ -92,19 +92,19 @@ impl AppState<ShardTypeConfig> for ShardState {
                 arrival_ms,
                 records,
             } => {
-                assert!(records.len() <= braid_types::limits::ENTRY_RECORDS_MAX);
+                assert!(records.len() as usize <= braid_types::limits::ENTRY_RECORDS_MAX);
                 if let Some(prev) = self.last_record_index {
                     assert!(log_id.index > prev);
                 }
                 if !records.is_empty() {
                     self.last_record_index = Some(log_id.index);
                     self.last_arrival_ms = self.last_arrival_ms.max(*arrival_ms);
-                    self.records_total += records.len() as u64;
+                    self.records_total += u64::from(records.len());
                 }
                 ShardResponse::Appended {
                     index: log_id.index,
                     first: 0,
-                    count: records.len() as u32,
+                    count: records.len(),
                     arrival_ms: *arrival_ms,
                 }
             }
@@ -135,10 +135,11 @@ mod tests {
         let id = |i| LogId::new(openraft::CommittedLeaderId::new(1, 1), i);
         let put = ShardRequest::Put {
             arrival_ms: 5,
-            records: vec![RecordIn {
-                partition_key: "k".into(),
-                data: vec![1],
-            }],
+            records: {
+                let mut b = crate::records::RecordBatchBuilder::with_capacity(1, 2);
+                b.push("k", &[1]);
+                b.finish()
+            },
         };
         assert_eq!(
             s.apply(id(1), &put),

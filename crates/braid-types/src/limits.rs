@@ -108,6 +108,11 @@ pub const QUIESCED_MESSAGE_GROUPS_MAX: usize = 100_000;
 /// knew were committed before it serves anything (a restarted node must not answer "stream not
 /// found" for a stream it merely has not replayed yet).
 pub const CATALOG_REPLAY_WAIT_MS: u64 = 30_000;
+/// Recently appended Raft entries kept in memory per node, so that replication and apply do not
+/// read them back from the segment files; and the most one group may hold. An idle group's
+/// cache is emptied when it quiesces.
+pub const LOG_CACHE_NODE_BYTES_MAX: usize = 64 * 1024 * 1024;
+pub const LOG_CACHE_GROUP_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// The sled page cache per node.
 pub const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// SigV4 (with access keys configured): how far a request's signing time (`X-Amz-Date`, or
@@ -120,6 +125,8 @@ pub const SIGV4_PRESIGN_EXPIRES_MIN_SECS: u64 = 1;
 pub const SIGV4_PRESIGN_EXPIRES_MAX_SECS: u64 = 7 * 24 * 60 * 60;
 
 const _: () = assert!(ENTRY_RECORDS_MAX < (1 << 16));
+const _: () = assert!(LOG_CACHE_GROUP_BYTES_MAX >= ENTRY_BYTES_MAX);
+const _: () = assert!(LOG_CACHE_NODE_BYTES_MAX >= LOG_CACHE_GROUP_BYTES_MAX);
 const _: () = assert!(ENTRY_RECORDS_MAX >= PUT_RECORDS_COUNT_MAX);
 // A merged entry's encoding: keys and data, 16 bytes of length prefixes per record, a header.
 const _: () = assert!(PUT_RECORDS_BYTES_MAX + ENTRY_RECORDS_MAX * 16 + 4096 <= ENTRY_BYTES_MAX);
