@@ -34,16 +34,25 @@ pub(crate) fn frame_crc(index: u64, timestamp_ms: u64, payload: &[u8]) -> u32 {
     crc32c::crc32c_append(crc32c::crc32c(&head), payload)
 }
 
-/// Builds one complete frame in a single buffer (one `write` per append).
+/// The header of the frame that carries `payload`.
+/// The caller has checked `payload.len() <= ENTRY_BYTES_MAX`.
+pub(crate) fn header(index: u64, timestamp_ms: u64, payload: &[u8]) -> [u8; HEADER_BYTES] {
+    assert!(payload.len() <= ENTRY_BYTES_MAX);
+    let mut h = [0u8; HEADER_BYTES];
+    h[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+    h[4..8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    h[8..12].copy_from_slice(&frame_crc(index, timestamp_ms, payload).to_le_bytes());
+    h[12..20].copy_from_slice(&index.to_le_bytes());
+    h[20..28].copy_from_slice(&timestamp_ms.to_le_bytes());
+    h
+}
+
+/// Builds one complete frame in a single buffer (tests build frames by hand).
+#[cfg(test)]
 /// The caller has checked `payload.len() <= ENTRY_BYTES_MAX`.
 pub(crate) fn encode(index: u64, timestamp_ms: u64, payload: &[u8]) -> Vec<u8> {
-    assert!(payload.len() <= ENTRY_BYTES_MAX);
     let mut out = Vec::with_capacity(HEADER_BYTES + payload.len());
-    out.extend_from_slice(&MAGIC.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&frame_crc(index, timestamp_ms, payload).to_le_bytes());
-    out.extend_from_slice(&index.to_le_bytes());
-    out.extend_from_slice(&timestamp_ms.to_le_bytes());
+    out.extend_from_slice(&header(index, timestamp_ms, payload));
     out.extend_from_slice(payload);
     out
 }

@@ -9,6 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use braid_types::limits::{ENTRY_BYTES_MAX, SEGMENT_BYTES_MAX};
+
+/// Payloads up to this size are copied behind their header and written at once; larger ones
+/// are written after it (two `pwrite`s, no copy).
+const FRAME_COPY_BYTES_MAX: usize = 16 * 1024;
 use tracing::{debug, info, warn};
 
 use crate::error::StorageError;
@@ -551,7 +555,11 @@ impl SegmentLog {
         if index == u64::MAX {
             return Err(StorageError::IndexOutOfRange { index });
         }
-        let frame = frame::encode(index, timestamp_ms, payload);
+        // Small frames go in one write; large ones as header then payload, which spares a copy
+        // of the payload (the frame is whole once both writes are, as recovery checks).
+        let small = payload.len() <= FRAME_COPY_BYTES_MAX;
+        let header = frame::header(index, timestamp_ms, payload);
+        let frame_len = frame::HEADER_BYTES + payload.len();
 
         let mut st = self.lock();
         st.usable()?;
@@ -574,7 +582,7 @@ impl SegmentLog {
         }
         let fresh = match st.segments.last() {
             None => true,
-            Some(seg) => seg.bytes + frame.len() as u64 > self.config.segment_bytes_max,
+            Some(seg) => seg.bytes + frame_len as u64 > self.config.segment_bytes_max,
         };
         if fresh {
             self.roll(&mut st, index)?;
@@ -586,8 +594,19 @@ impl SegmentLog {
             "indexes are consecutive"
         );
         let offset = seg.bytes;
-        assert!(offset + frame.len() as u64 <= u64::from(u32::MAX));
-        if let Err(e) = seg.file.write_all_at(&frame, offset) {
+        assert!(offset + frame_len as u64 <= u64::from(u32::MAX));
+        let written = if small {
+            let mut frame = Vec::with_capacity(frame_len);
+            frame.extend_from_slice(&header);
+            frame.extend_from_slice(payload);
+            seg.file.write_all_at(&frame, offset)
+        } else {
+            seg.file.write_all_at(&header, offset).and_then(|()| {
+                seg.file
+                    .write_all_at(payload, offset + frame::HEADER_BYTES as u64)
+            })
+        };
+        if let Err(e) = written {
             let path = self.segment_path(seg.base);
             if fresh {
                 // Do not keep a segment without frames.
@@ -604,7 +623,7 @@ impl SegmentLog {
             ));
         }
         seg.offsets.push(offset as u32);
-        seg.bytes = offset + frame.len() as u64;
+        seg.bytes = offset + frame_len as u64;
         seg.max_timestamp_ms = seg.max_timestamp_ms.max(timestamp_ms);
         st.append_seq += 1;
         Ok(())
