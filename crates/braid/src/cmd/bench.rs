@@ -61,7 +61,8 @@ pub struct BenchArgs {
     /// Send one PutRecord call per record instead of PutRecords batches.
     #[arg(long)]
     pub single: bool,
-    /// Cap on the total put rate, in records per second.
+    /// Cap on the total put rate, in records per second. Producers are staggered evenly over
+    /// one call interval, so calls arrive spread out rather than in bursts of `--producers`.
     #[arg(long)]
     pub rate: Option<u64>,
     /// Also read every open shard from LATEST and measure put→read latency per record.
@@ -147,7 +148,13 @@ struct Producing {
     bar: ProgressBar,
 }
 
-async fn produce(cfg: Arc<Producing>, ids: Range<u64>) -> Result<ProducerStats, ClientError> {
+/// `phase` in [0, 1): with a rate cap, where in one call interval this producer's calls fall,
+/// so that producers' calls are spread evenly over time instead of arriving in bursts.
+async fn produce(
+    cfg: Arc<Producing>,
+    ids: Range<u64>,
+    phase: f64,
+) -> Result<ProducerStats, ClientError> {
     let mut rng = StdRng::from_entropy();
     let mut pool = vec![0u8; cfg.size + POOL_SLACK];
     rng.fill(&mut pool[..]);
@@ -163,7 +170,9 @@ async fn produce(cfg: Arc<Producing>, ids: Range<u64>) -> Result<ProducerStats, 
     let mut id = ids.start;
     while id < ids.end {
         if let Some(rate) = cfg.rate {
-            let due = started + Duration::from_secs_f64((id - ids.start) as f64 / rate);
+            let per_call = if cfg.single { 1 } else { cfg.batch } as f64;
+            let due = started
+                + Duration::from_secs_f64(((id - ids.start) as f64 + phase * per_call) / rate);
             tokio::time::sleep_until(due).await;
         }
         let n = if cfg.single {
@@ -382,6 +391,7 @@ pub async fn run(conn: &ConnArgs, args: BenchArgs) -> anyhow::Result<()> {
         producers.spawn(produce(
             cfg.clone(),
             id_range(args.records, args.producers, p),
+            p as f64 / args.producers.max(1) as f64,
         ));
     }
     let mut put_latency = new_histogram();
