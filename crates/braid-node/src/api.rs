@@ -405,10 +405,8 @@ impl Api {
             // The leader's proposer stamps the entry's own arrival time.
             arrival_ms: now_ms(),
             records: {
-                let mut b = RecordBatchBuilder::with_capacity(
-                    1,
-                    req.partition_key.len() + req.data.len(),
-                );
+                let mut b =
+                    RecordBatchBuilder::with_capacity(1, req.partition_key.len() + req.data.len());
                 b.push(&req.partition_key, &req.data);
                 b.finish()
             },

@@ -10,7 +10,7 @@ use braid_control::planner::NodeRef;
 use braid_control::{
     ControlRaft, ControlRequest, ControlResponse, ControlState, ControlTypeConfig, StreamStatus,
 };
-use braid_raft::log_store::{CacheBudget, EntryCache, LogStore};
+use braid_raft::log_store::{CacheBudget, CommittedIndex, EntryCache, LogStore};
 use braid_raft::meta::MetaStore;
 use braid_raft::network::GroupNetworkFactory;
 use braid_raft::shard::{ShardRaft, ShardRequest, ShardResponse, ShardState, ShardTypeConfig};
@@ -58,6 +58,8 @@ pub struct ShardGroup {
     proposer: Proposer,
     /// The latest entries, for replication and apply; emptied when the group goes quiet.
     pub cache: Arc<EntryCache<ShardTypeConfig>>,
+    /// What this replica knows to be committed.
+    pub committed: CommittedIndex,
 }
 
 pub struct Node {
@@ -70,6 +72,7 @@ pub struct Node {
     pub(crate) groups: RwLock<HashMap<GroupId, Arc<ShardGroup>>>,
     /// The bound on all groups' entry caches together.
     pub log_cache: Arc<CacheBudget>,
+    control_committed: CommittedIndex,
     pub(crate) shutdown: watch::Sender<bool>,
     started: Instant,
     /// Added to the wall clock by retention only: the seam tests use to age data.
@@ -108,6 +111,7 @@ impl Node {
         let log_cache = CacheBudget::new(LOG_CACHE_NODE_BYTES_MAX, LOG_CACHE_GROUP_BYTES_MAX);
         let log_store =
             LogStore::<ControlTypeConfig>::open(control_log, meta.clone(), log_cache.clone())?;
+        let control_committed = log_store.committed().clone();
         let (sm, control_sm) = SmStore::<ControlTypeConfig, ControlState>::open(meta)?;
         let raft_config = Arc::new(braid_raft::control_raft_config(&config.timing()));
         let control = ControlRaft::new(
@@ -142,6 +146,7 @@ impl Node {
             control_sm,
             groups: RwLock::new(HashMap::new()),
             log_cache,
+            control_committed,
             shutdown,
             started: Instant::now(),
             retention_clock_offset_ms: std::sync::atomic::AtomicU64::new(0),
@@ -229,6 +234,7 @@ impl Node {
         let log_store =
             LogStore::<ShardTypeConfig>::open(log.clone(), meta.clone(), self.log_cache.clone())?;
         let cache = log_store.cache().clone();
+        let committed = log_store.committed().clone();
         let (sm_store, sm) = SmStore::<ShardTypeConfig, ShardState>::open(meta.clone())?;
         // The shard state is tiny and derived from the log: persist it lazily.
         let sm_store = sm_store.with_persist_interval(Duration::from_millis(200));
@@ -266,6 +272,7 @@ impl Node {
             group,
             proposer,
             cache,
+            committed,
             raft,
             sm,
             log,
@@ -779,13 +786,16 @@ impl Node {
 
     pub fn local_status(&self) -> LocalStatus {
         let mut groups: Vec<GroupStatus> = Vec::new();
-        let mut push = |group: GroupId, m: &openraft::RaftMetrics<u64, NodeInfo>, quiesced| {
+        let mut push = |group: GroupId,
+                        m: &openraft::RaftMetrics<u64, NodeInfo>,
+                        committed: Option<u64>,
+                        quiesced| {
             groups.push(GroupStatus {
                 group,
                 leader: m.current_leader,
                 term: m.current_term,
                 last_log_index: m.last_log_index,
-                committed: m.last_applied.map(|l| l.index),
+                committed,
                 applied: m.last_applied.map(|l| l.index),
                 matched: m
                     .replication
@@ -795,7 +805,12 @@ impl Node {
                 quiesced,
             });
         };
-        push(CONTROL_GROUP, &self.control.metrics().borrow(), false);
+        push(
+            CONTROL_GROUP,
+            &self.control.metrics().borrow(),
+            self.control_committed.get(),
+            false,
+        );
         let hosted: Vec<Arc<ShardGroup>> = self
             .groups
             .read()
@@ -804,7 +819,12 @@ impl Node {
             .cloned()
             .collect();
         for g in hosted {
-            push(g.group, &g.raft.metrics().borrow(), g.is_quiet());
+            push(
+                g.group,
+                &g.raft.metrics().borrow(),
+                g.committed.get(),
+                g.is_quiet(),
+            );
         }
         groups.sort_by_key(|g| g.group);
         LocalStatus {

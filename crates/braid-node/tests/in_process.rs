@@ -414,6 +414,11 @@ async fn concurrent_writes_share_entries_and_keep_their_own_sequence_numbers() {
             .collect();
         assert_eq!(got, want.iter().map(|d| d.as_slice()).collect::<Vec<_>>());
     }
+    // Status reports what the leader knows committed: everything, once all writes are answered.
+    let status = leader_node.local_status();
+    let gs = status.groups.iter().find(|g| g.group == group).unwrap();
+    assert_eq!(gs.committed, gs.last_log_index, "{gs:?}");
+    assert!(gs.committed >= gs.applied, "{gs:?}");
     for n in &nodes {
         n.shutdown().await;
     }

@@ -10,12 +10,12 @@
 //! - The [`EntryCache`] holds a contiguous run of the latest entries, `[first, last]`, equal to
 //!   what the segment log holds for them (appends push, truncations and purges trim it first).
 
+use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -195,9 +195,25 @@ impl<C: BraidTypeConfig> Drop for EntryCache<C> {
     }
 }
 
+/// The highest log index this replica knows to be committed (openraft reports it to
+/// `save_committed`), readable by the node for status.
+#[derive(Clone, Default)]
+pub struct CommittedIndex(Arc<AtomicU64>);
+
+impl CommittedIndex {
+    const NONE: u64 = u64::MAX;
+    fn set(&self, index: Option<u64>) {
+        self.0.store(index.unwrap_or(Self::NONE), Ordering::Relaxed);
+    }
+    pub fn get(&self) -> Option<u64> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|i| *i != Self::NONE)
+    }
+}
+
 pub struct LogStore<C: BraidTypeConfig> {
     log: Arc<SegmentLog>,
     cache: Arc<EntryCache<C>>,
+    committed: CommittedIndex,
     meta: MetaStore,
     /// Cached id of the last entry (or the purged id when the log is empty).
     last: Arc<Mutex<Option<LogId<u64>>>>,
@@ -210,6 +226,7 @@ impl<C: BraidTypeConfig> Clone for LogStore<C> {
         LogStore {
             log: self.log.clone(),
             cache: self.cache.clone(),
+            committed: self.committed.clone(),
             meta: self.meta.clone(),
             last: self.last.clone(),
             flusher: self.flusher.clone(),
@@ -284,8 +301,16 @@ where
                 }
             }
         });
+        let committed = CommittedIndex(Arc::new(AtomicU64::new(CommittedIndex::NONE)));
+        committed.set(
+            meta.get::<Option<LogId<u64>>>("committed")
+                .map_err(|e| read_err(e))?
+                .flatten()
+                .map(|l| l.index),
+        );
         Ok(LogStore {
             log,
+            committed,
             cache: Arc::new(EntryCache::new(cache)),
             meta,
             last: Arc::new(Mutex::new(last)),
@@ -310,6 +335,10 @@ where
 
     pub fn cache(&self) -> &Arc<EntryCache<C>> {
         &self.cache
+    }
+
+    pub fn committed(&self) -> &CommittedIndex {
+        &self.committed
     }
 }
 
@@ -400,7 +429,9 @@ where
         &mut self,
         committed: Option<LogId<u64>>,
     ) -> Result<(), StorageError<u64>> {
-        self.meta.put("committed", &committed).map_err(write_err)
+        self.meta.put("committed", &committed).map_err(write_err)?;
+        self.committed.set(committed.map(|l| l.index));
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<u64>>, StorageError<u64>> {

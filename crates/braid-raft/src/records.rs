@@ -41,7 +41,12 @@ pub struct RecordRef<'a> {
 
 impl fmt::Debug for RecordBatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RecordBatch({} records, {} bytes)", self.count, self.bytes())
+        write!(
+            f,
+            "RecordBatch({} records, {} bytes)",
+            self.count,
+            self.bytes()
+        )
     }
 }
 
