@@ -487,9 +487,21 @@ impl Client {
         iterator: &str,
         limit: u32,
     ) -> Result<v1::GetRecordsResponse, ClientError> {
+        self.get_records_wait(iterator, limit, 0).await
+    }
+
+    /// GetRecords with Braid's long poll: at the tip of an open shard the server waits up to
+    /// `wait_ms` (at most 1,000) for records before answering.
+    pub async fn get_records_wait(
+        &self,
+        iterator: &str,
+        limit: u32,
+        wait_ms: u32,
+    ) -> Result<v1::GetRecordsResponse, ClientError> {
         let req = v1::GetRecordsRequest {
             shard_iterator: iterator.to_string(),
             limit,
+            wait_ms,
             ..Default::default()
         };
         self.call("GetRecords", req, |mut c, r| async move {

@@ -128,6 +128,8 @@ pub struct ShardReader {
     millis_behind_latest: i64,
     finished: bool,
     child_shards: Vec<v1::ChildShard>,
+    /// Long poll: at the tip, the server waits this long for records (0: answer at once).
+    wait_ms: u32,
 }
 
 impl ShardReader {
@@ -166,7 +168,15 @@ impl ShardReader {
             millis_behind_latest: 0,
             finished: false,
             child_shards: Vec::new(),
+            wait_ms: 0,
         })
+    }
+
+    /// Makes each read at the tip of the shard wait up to `wait_ms` (at most 1,000) on the
+    /// server for new records (Braid's long poll), instead of answering empty at once.
+    pub fn with_wait(mut self, wait_ms: u32) -> ShardReader {
+        self.wait_ms = wait_ms;
+        self
     }
 
     /// The next records (at most `limit`; 0 means the server's maximum). Empty when nothing new
@@ -175,7 +185,11 @@ impl ShardReader {
         if self.finished {
             return Ok(Vec::new());
         }
-        let resp = match self.client.get_records(&self.iterator, limit).await {
+        let resp = match self
+            .client
+            .get_records_wait(&self.iterator, limit, self.wait_ms)
+            .await
+        {
             Ok(resp) => resp,
             Err(e) if e.code() == Some(ErrorCode::ExpiredIterator) => {
                 let position = match &self.last_sequence_number {
@@ -185,7 +199,9 @@ impl ShardReader {
                 tracing::debug!(shard = %self.shard_id, %position, "shard iterator expired, renewing");
                 self.iterator =
                     iterator_at(&self.client, &self.stream, &self.shard_id, &position).await?;
-                self.client.get_records(&self.iterator, limit).await?
+                self.client
+                    .get_records_wait(&self.iterator, limit, self.wait_ms)
+                    .await?
             }
             Err(e) => return Err(e),
         };

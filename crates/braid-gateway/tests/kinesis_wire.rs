@@ -658,7 +658,8 @@ async fn get_records_json_and_cbor() {
         Some(Call::GetRecords(v1::GetRecordsRequest {
             shard_iterator: "AAAA".into(),
             limit: 10,
-            stream_arn: String::new()
+            stream_arn: String::new(),
+            wait_ms: 0,
         }))
     );
     let (s, body) = cbor_call(

@@ -680,11 +680,18 @@ impl Api {
             .shard(token.shard_index)
             .cloned()
             .ok_or_else(|| BraidError::invalid("Invalid ShardIterator."))?;
+        if req.wait_ms > GET_RECORDS_WAIT_MS_MAX {
+            return Err(BraidError::invalid(format!(
+                "WaitMs {} is above the maximum of {GET_RECORDS_WAIT_MS_MAX} ms.",
+                req.wait_ms
+            )));
+        }
         let op = ForwardOp::ShardRead {
             group: shard.group,
             from: token.position,
             limit,
             bytes_max: GET_RECORDS_BYTES_MAX as u64,
+            wait_ms: req.wait_ms,
         };
         let local = match &op {
             ForwardOp::ShardRead {
@@ -692,6 +699,7 @@ impl Api {
                 from,
                 limit,
                 bytes_max,
+                ..
             } => self
                 .node
                 .read_local(*group, *from, *limit, *bytes_max as usize),

@@ -20,6 +20,8 @@ pub enum ForwardOp {
         from: Position,
         limit: u32,
         bytes_max: u64,
+        /// At the tip of an open shard, wait this long for records (long poll).
+        wait_ms: u32,
     },
     ShardTip {
         group: GroupId,

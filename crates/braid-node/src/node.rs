@@ -717,13 +717,37 @@ impl Node {
                 from,
                 limit,
                 bytes_max,
+                wait_ms,
             } => {
                 let Some(g) = self.leading(group) else {
                     return self.not_leader(group);
                 };
-                match read_shard(&g, from, limit, bytes_max as usize) {
-                    Ok(b) => ForwardReply::ShardRead(b),
-                    Err(e) => ForwardReply::Error(e),
+                // Subscribe before reading, so that an entry applied in between wakes the wait.
+                let mut applied = g.sm.subscribe();
+                let deadline = tokio::time::Instant::now()
+                    + Duration::from_millis(u64::from(
+                        wait_ms.min(braid_types::limits::GET_RECORDS_WAIT_MS_MAX),
+                    ));
+                loop {
+                    let batch = match read_shard(&g, from, limit, bytes_max as usize) {
+                        Ok(b) => b,
+                        Err(e) => return ForwardReply::Error(e),
+                    };
+                    let at_tip = batch.records.is_empty() && batch.caught_up && !batch.closed;
+                    if !at_tip || tokio::time::Instant::now() >= deadline {
+                        return ForwardReply::ShardRead(batch);
+                    }
+                    // Wait for the next applied entry (or the deadline), then read again, as
+                    // long as this replica still leads.
+                    tokio::select! {
+                        changed = applied.changed() => if changed.is_err() {
+                            return ForwardReply::ShardRead(batch);
+                        },
+                        _ = tokio::time::sleep_until(deadline) => {}
+                    }
+                    if self.leading(group).is_none() {
+                        return ForwardReply::ShardRead(batch);
+                    }
                 }
             }
             ForwardOp::ShardTip { group } => {

@@ -423,3 +423,86 @@ async fn concurrent_writes_share_entries_and_keep_their_own_sequence_numbers() {
         n.shutdown().await;
     }
 }
+
+/// GetRecords' long poll (a Braid extension): at the tip of a shard the leader holds the read
+/// until a record is applied, and answers with it; without records it answers empty at the
+/// deadline; a wait above the maximum is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn get_records_long_poll_answers_with_the_next_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = start_cluster(dir.path()).await;
+    let api = Arc::new(Api::new(nodes[0].clone()));
+    eventually("cluster identity", || {
+        nodes[0].control_sm.read(|s| s.cluster_id.is_some())
+    })
+    .await;
+    api.create_stream(v1::CreateStreamRequest {
+        stream_name: "w".into(),
+        shard_count: 1,
+    })
+    .await
+    .unwrap();
+    let put = |data: &'static [u8]| {
+        let api = api.clone();
+        async move {
+            api.put_record(v1::PutRecordRequest {
+                stream_name: "w".into(),
+                data: data.to_vec(),
+                partition_key: "k".into(),
+                ..Default::default()
+            })
+            .await
+        }
+    };
+    let mut ready = false;
+    for _ in 0..600 {
+        if put(b"first").await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "stream writable");
+    let latest = api
+        .get_shard_iterator(v1::GetShardIteratorRequest {
+            stream_name: "w".into(),
+            shard_id: "shardId-000000000000".into(),
+            shard_iterator_type: v1::ShardIteratorType::Latest as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .shard_iterator;
+    let read = |wait_ms: u32| {
+        let api = api.clone();
+        let it = latest.clone();
+        async move {
+            api.get_records(v1::GetRecordsRequest {
+                shard_iterator: it,
+                wait_ms,
+                ..Default::default()
+            })
+            .await
+        }
+    };
+
+    // Nothing arrives: the read answers empty (after its wait).
+    let r = read(200).await.unwrap();
+    assert!(r.records.is_empty());
+    assert!(!r.next_shard_iterator.is_empty());
+
+    // A record put while the read waits is its answer.
+    let waiting = tokio::spawn(read(1_000));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let acked = put(b"second").await.unwrap();
+    let r = waiting.await.unwrap().unwrap();
+    assert_eq!(r.records.len(), 1, "{r:?}");
+    assert_eq!(r.records[0].data, b"second");
+    assert_eq!(r.records[0].sequence_number, acked.sequence_number);
+
+    let err = read(1_001).await.unwrap_err();
+    assert_eq!(err.code, braid_types::ErrorCode::InvalidArgument, "{err:?}");
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}

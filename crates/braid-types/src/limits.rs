@@ -79,6 +79,9 @@ pub const RAFT_HEARTBEAT_LINGER_MS: u64 = 1;
 /// Small Raft messages waiting per peer (bounded queue; a full queue fails the message, which
 /// openraft retries like a network error).
 pub const RAFT_BATCH_QUEUE_MAX: usize = 8192;
+/// GetRecords long poll (a Braid extension): the longest a read at the tip of a shard may wait
+/// for records. Well below [`FORWARD_TIMEOUT_MS`], which bounds the forwarded read.
+pub const GET_RECORDS_WAIT_MS_MAX: u32 = 1_000;
 /// How long one forwarded call may take before the caller stops waiting (a dead or frozen
 /// leader must not hold writes much past the election that replaces it).
 pub const FORWARD_TIMEOUT_MS: u64 = 2_000;
@@ -125,6 +128,7 @@ pub const SIGV4_PRESIGN_EXPIRES_MIN_SECS: u64 = 1;
 pub const SIGV4_PRESIGN_EXPIRES_MAX_SECS: u64 = 7 * 24 * 60 * 60;
 
 const _: () = assert!(ENTRY_RECORDS_MAX < (1 << 16));
+const _: () = assert!((GET_RECORDS_WAIT_MS_MAX as u64) * 2 <= FORWARD_TIMEOUT_MS);
 const _: () = assert!(LOG_CACHE_GROUP_BYTES_MAX >= ENTRY_BYTES_MAX);
 const _: () = assert!(LOG_CACHE_NODE_BYTES_MAX >= LOG_CACHE_GROUP_BYTES_MAX);
 const _: () = assert!(ENTRY_RECORDS_MAX >= PUT_RECORDS_COUNT_MAX);

@@ -846,6 +846,8 @@ async fn get_records<B: Backend>(b: &B, i: Input) -> Out {
             shard_iterator: i.string("ShardIterator"),
             limit: u32_of(i.int("Limit")),
             stream_arn: i.string("StreamARN"),
+            // Kinesis GetRecords answers at once.
+            wait_ms: 0,
         })
         .await?;
     let mut out = vec![(

@@ -71,6 +71,10 @@ pub struct BenchArgs {
     /// Consumers' sleep after an empty read, in milliseconds.
     #[arg(long, default_value_t = 10)]
     pub poll_ms: u64,
+    /// Consumers read with Braid's long poll: at the tip, the server holds the read up to this
+    /// many milliseconds (at most 1,000) for new records. 0: plain GetRecords polling.
+    #[arg(long, default_value_t = 0)]
+    pub wait_ms: u32,
     /// After the last put, how long consumers may go without receiving anything before the
     /// bench stops waiting for the remaining records, in seconds.
     #[arg(long, default_value_t = 10)]
@@ -363,7 +367,8 @@ pub async fn run(conn: &ConnArgs, args: BenchArgs) -> anyhow::Result<()> {
                 &shard.shard_id,
                 StartingPosition::Latest,
             )
-            .await?;
+            .await?
+            .with_wait(args.wait_ms);
             consumers.spawn(consume(
                 reader,
                 since_ns,

@@ -20,9 +20,14 @@ pub struct TailArgs {
     /// Follow only this shard.
     #[arg(long)]
     pub shard: Option<String>,
-    /// Sleep between polls of a shard that had nothing new, in milliseconds.
+    /// Sleep between polls of a shard that had nothing new, in milliseconds (after the
+    /// server's long poll of `--wait-ms` found nothing).
     #[arg(long, default_value_t = 200)]
     pub poll_ms: u64,
+    /// How long the server may hold a read at the tip of a shard for new records, in
+    /// milliseconds (Braid's long poll, at most 1,000; 0 polls like Kinesis GetRecords).
+    #[arg(long, default_value_t = 1000)]
+    pub wait_ms: u32,
     /// Stop after this many records.
     #[arg(long)]
     pub max: Option<u64>,
@@ -55,8 +60,9 @@ pub async fn run(conn: &ConnArgs, args: TailArgs) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Vec<String>>(64);
     let mut tasks = JoinSet::new();
     for shard in shards {
-        let reader =
-            ShardReader::open(client.clone(), &args.stream, &shard, args.from.clone()).await?;
+        let reader = ShardReader::open(client.clone(), &args.stream, &shard, args.from.clone())
+            .await?
+            .with_wait(args.wait_ms);
         tasks.spawn(follow(
             reader,
             tx.clone(),
