@@ -121,11 +121,21 @@ pub fn check_or_init(db: &sled::Db, data_dir: &Path) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    /// Opens the test database. A database dropped just before may still hold its file lock
+    /// for a moment (sled's flusher thread lets go of it asynchronously; under load the reopen
+    /// can come first), so a lock conflict is retried for a while.
     fn open_db(data_dir: &Path) -> sled::Db {
-        sled::Config::new()
-            .path(data_dir.join("meta"))
-            .open()
-            .expect("open sled")
+        let mut tries = 0;
+        loop {
+            match sled::Config::new().path(data_dir.join("meta")).open() {
+                Ok(db) => return db,
+                Err(sled::Error::Io(e)) if e.to_string().contains("lock") && tries < 200 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                Err(e) => panic!("open sled: {e:?}"),
+            }
+        }
     }
 
     #[test]

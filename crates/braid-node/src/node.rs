@@ -267,7 +267,7 @@ impl Node {
                 }
             });
         }
-        let proposer = Proposer::spawn(group, raft.clone(), sm.clone());
+        let proposer = Proposer::spawn(group, raft.clone(), sm.clone(), log.clone());
         Ok(Arc::new(ShardGroup {
             group,
             proposer,

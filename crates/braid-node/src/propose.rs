@@ -15,7 +15,11 @@
 //!   keys and data, so it always fits [`braid_types::limits::ENTRY_BYTES_MAX`]. A call is never
 //!   split over two entries.
 //! - Arrival times are stamped here, on the leader, and never go backwards within a shard
-//!   (AT_TIMESTAMP's binary search relies on it).
+//!   (AT_TIMESTAMP's binary search relies on it): a stamp is at least the newest timestamp in
+//!   the replica's log, which holds every entry of earlier leaders that may be committed.
+//! - A slot is held at most [`SHARD_WRITE_CONFIRM_MS_MAX`]: openraft 0.9 answers an entry only
+//!   when it is applied or truncated, and an ex-leader's entry may be neither for long; its
+//!   callers then learn that the outcome is unknown.
 //! - All calls in one entry share its outcome: committed, or not (then each caller gets the
 //!   error and nothing of theirs is acknowledged).
 
@@ -24,9 +28,10 @@ use std::sync::Arc;
 use braid_raft::records::{RecordBatch, RECORD_OVERHEAD_BYTES};
 use braid_raft::shard::{ShardRaft, ShardRequest, ShardResponse, ShardState};
 use braid_raft::state_machine::SmHandle;
+use braid_storage::SegmentLog;
 use braid_types::limits::{
     ENTRY_RECORDS_MAX, PUT_RECORDS_BYTES_MAX, SHARD_PROPOSALS_IN_FLIGHT_MAX,
-    SHARD_WRITES_QUEUED_MAX,
+    SHARD_WRITES_QUEUED_MAX, SHARD_WRITE_CONFIRM_MS_MAX,
 };
 use braid_types::{GroupId, NodeId};
 use openraft::error::ClientWriteError;
@@ -71,9 +76,14 @@ pub struct Proposer {
 
 impl Proposer {
     /// Starts the group's proposer task; it ends when the `Proposer` is dropped.
-    pub fn spawn(group: GroupId, raft: ShardRaft, sm: SmHandle<ShardState>) -> Proposer {
+    pub fn spawn(
+        group: GroupId,
+        raft: ShardRaft,
+        sm: SmHandle<ShardState>,
+        log: Arc<SegmentLog>,
+    ) -> Proposer {
         let (tx, rx) = mpsc::channel(SHARD_WRITES_QUEUED_MAX);
-        tokio::spawn(run(group, raft, sm, rx));
+        tokio::spawn(run(group, raft, sm, log, rx));
         Proposer { tx }
     }
 
@@ -93,6 +103,7 @@ async fn run(
     group: GroupId,
     raft: ShardRaft,
     sm: SmHandle<ShardState>,
+    log: Arc<SegmentLog>,
     mut rx: mpsc::Receiver<Pending>,
 ) {
     let slots = Arc::new(Semaphore::new(SHARD_PROPOSALS_IN_FLIGHT_MAX));
@@ -111,6 +122,17 @@ async fn run(
             },
         };
         let mut batch = Vec::new();
+        if let Some((n, bytes)) = first.put_size().filter(|&(n, bytes)| {
+            n > ENTRY_RECORDS_MAX || bytes > PUT_RECORDS_BYTES_MAX + PUT_RECORD_SLACK_BYTES
+        }) {
+            // The API never builds such a call; a peer's bug must not commit an entry that
+            // every replica would refuse to apply.
+            let _ = first.reply.send(Outcome::Failed(format!(
+                "a write of {n} records and {bytes} bytes is above one entry's limits"
+            )));
+            drop(slot);
+            continue;
+        }
         if let Some((mut n, mut bytes)) = first.put_size() {
             batch.push(first);
             while let Ok(p) = rx.try_recv() {
@@ -141,7 +163,8 @@ async fn run(
         } else {
             last_arrival_ms = last_arrival_ms
                 .max(now_ms())
-                .max(sm.read(|s| s.last_arrival_ms));
+                .max(sm.read(|s| s.last_arrival_ms))
+                .max(log.last_timestamp_ms());
             let mut records = RecordBatch::default();
             for p in batch {
                 let ShardRequest::Put { records: r, .. } = p.req else {
@@ -165,14 +188,28 @@ async fn run(
             }
             Ok(done) => {
                 tokio::spawn(async move {
-                    let res = done.await;
+                    let confirm = std::time::Duration::from_millis(SHARD_WRITE_CONFIRM_MS_MAX);
+                    let res = tokio::time::timeout(confirm, done).await;
                     drop(slot);
-                    distribute(res, replies);
+                    match res {
+                        Ok(res) => distribute(res, replies),
+                        Err(_) => {
+                            for (reply, _) in replies {
+                                let _ = reply.send(Outcome::Failed(format!(
+                                    "write not confirmed within {SHARD_WRITE_CONFIRM_MS_MAX} ms"
+                                )));
+                            }
+                        }
+                    }
                 });
             }
         }
     }
 }
+
+/// A single call may carry one record of the largest size plus its key, a little above
+/// [`PUT_RECORDS_BYTES_MAX`] (see the limits' assertions); merging stays within the limit.
+const PUT_RECORD_SLACK_BYTES: usize = braid_types::limits::PARTITION_KEY_CHARS_MAX * 4;
 
 type WriteResult = Result<
     openraft::raft::ClientWriteResponse<braid_raft::shard::ShardTypeConfig>,

@@ -116,10 +116,20 @@ where
         {
             self.pop_front(&mut inner);
         }
-        if cost > self.budget.group_max || self.budget.used() + cost > self.budget.max {
+        // Reserve the bytes atomically: other groups push at the same time.
+        let reserved = cost <= self.budget.group_max
+            && self
+                .budget
+                .used
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                    (used + cost <= self.budget.max).then_some(used + cost)
+                })
+                .is_ok();
+        if !reserved {
+            // Not cached: the cache must not stop short of the log, so it empties.
+            self.clear_locked(&mut inner);
             return;
         }
-        self.budget.used.fetch_add(cost, Ordering::Relaxed);
         inner.bytes += cost;
         inner.entries.push_back((e.clone(), cost));
     }
@@ -128,7 +138,8 @@ where
     fn get(&self, from: u64, to: u64) -> Option<Vec<openraft::Entry<C>>> {
         let inner = self.inner.lock().expect("lock");
         let first = inner.entries.front()?.0.log_id.index;
-        if from < first {
+        let last = inner.entries.back()?.0.log_id.index;
+        if from < first || from > last {
             return None;
         }
         let skip = (from - first) as usize;
@@ -190,7 +201,10 @@ where
 
 impl<C: BraidTypeConfig> Drop for EntryCache<C> {
     fn drop(&mut self) {
-        let bytes = self.inner.get_mut().map(|i| i.bytes).unwrap_or(0);
+        let bytes = match self.inner.get_mut() {
+            Ok(i) => i.bytes,
+            Err(poisoned) => poisoned.into_inner().bytes,
+        };
         self.budget.used.fetch_sub(bytes, Ordering::Relaxed);
     }
 }
@@ -534,6 +548,10 @@ mod tests {
         assert_eq!(indexes(&c.get(2, 4).unwrap()), vec![2, 3]);
         assert_eq!(indexes(&c.get(4, u64::MAX).unwrap()), vec![4, 5]);
         assert!(c.get(0, 3).is_none(), "0 was never cached");
+        assert!(
+            c.get(6, 10).is_none(),
+            "past the last entry: the log answers"
+        );
         c.truncate_from(4);
         assert_eq!(indexes(&c.get(1, u64::MAX).unwrap()), vec![1, 2, 3]);
         c.purge_upto(2);
@@ -576,6 +594,31 @@ mod tests {
         assert!(a.get(6, 7).is_none());
         a.clear();
         b.clear();
+        assert_eq!(budget.used(), 0);
+    }
+
+    /// Whatever the other groups take of the node's budget, a cache either is empty or ends at
+    /// the entry pushed last (so it never serves a short read of the log's tail).
+    #[test]
+    fn a_cache_never_stops_short_of_the_last_push() {
+        let cost = EntryCache::<ShardTypeConfig>::cost(&entry(1, 100));
+        let budget = CacheBudget::new(5 * cost, 3 * cost);
+        let caches: Vec<_> = (0..3)
+            .map(|_| EntryCache::<ShardTypeConfig>::new(budget.clone()))
+            .collect();
+        let mut next = [1u64; 3];
+        for step in 0..300u64 {
+            let i = (step * 7 + step / 5) as usize % 3;
+            caches[i].push(&entry(next[i], 100));
+            if let Some(got) = caches[i].get(next[i], next[i] + 1) {
+                assert_eq!(indexes(&got), vec![next[i]], "step {step}");
+            } else {
+                assert_eq!(caches[i].held().0, 0, "step {step}: not cached, so empty");
+            }
+            next[i] += 1;
+            assert!(budget.used() <= 5 * cost);
+        }
+        drop(caches);
         assert_eq!(budget.used(), 0);
     }
 }

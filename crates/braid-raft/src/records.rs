@@ -77,6 +77,13 @@ impl RecordBatch {
 
     /// Checks a decoded batch: every chunk parses and the records add up to `count`.
     fn validate(&self) -> Result<(), String> {
+        if self.count as usize > braid_types::limits::ENTRY_RECORDS_MAX {
+            return Err(format!(
+                "record batch of {} records is above the entry limit of {}",
+                self.count,
+                braid_types::limits::ENTRY_RECORDS_MAX
+            ));
+        }
         let mut n = 0u64;
         for c in &self.chunks {
             let mut rest: &[u8] = c;

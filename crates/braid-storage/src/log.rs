@@ -534,6 +534,14 @@ impl SegmentLog {
         self.lock().last_index()
     }
 
+    /// The newest entry timestamp in the active segment (0 if there is none).
+    pub fn last_timestamp_ms(&self) -> u64 {
+        self.lock()
+            .segments
+            .last()
+            .map_or(0, |s| s.max_timestamp_ms)
+    }
+
     /// Appends one entry. `index` must be `last_index + 1`; when the log is empty any index above
     /// the purge point is accepted. The frame is written (one positional `write`, not synced)
     /// before returning and is immediately readable.

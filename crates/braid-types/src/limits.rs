@@ -58,6 +58,10 @@ pub const GRPC_MESSAGE_BYTES_MAX: usize = 96 * 1024 * 1024;
 /// Write calls to one shard waiting to be proposed (the leader's bounded queue in front of the
 /// Raft core; a full queue makes callers wait).
 pub const SHARD_WRITES_QUEUED_MAX: usize = 1024;
+/// How long a shard's proposer waits for openraft to answer an entry before it tells the
+/// entry's callers that the outcome is unknown and frees the slot (an ex-leader's entry may stay
+/// unanswered until it is applied or truncated).
+pub const SHARD_WRITE_CONFIRM_MS_MAX: u64 = 10_000;
 /// Entries one shard's leader has in its Raft core at once. openraft 0.9 fsyncs one append at a
 /// time, so writes that arrive while these are in flight are merged into the next entry: one
 /// fsync per replica for all of them (docs/perf/2026-11-26-group-commit.md).
