@@ -80,6 +80,7 @@ fn pb_shard(s: &ShardMeta, leader: Option<u64>, zones: &BTreeMap<u64, String>) -
                 zone: zones.get(r).cloned().unwrap_or_default(),
                 leader: leader == Some(*r),
                 matched_index: 0,
+                failed: String::new(),
             })
             .collect(),
         group_id: s.group,
@@ -804,9 +805,14 @@ impl Api {
             .control_sm
             .read(|st| (st.streams.clone(), st.cluster_id.clone()));
         let mut best: BTreeMap<GroupId, (u64, crate::forward::GroupStatus)> = BTreeMap::new();
+        // Replicas whose Raft instance stopped on an error, by (group, node).
+        let mut failed: BTreeMap<(GroupId, u64), String> = BTreeMap::new();
         for (id, rep) in reports.iter() {
             let Some(rep) = rep else { continue };
             for g in &rep.groups {
+                if let Some(e) = &g.failed {
+                    failed.insert((g.group, *id), e.clone());
+                }
                 let is_leader_report = g.leader == Some(*id);
                 let replace = match best.get(&g.group) {
                     None => true,
@@ -874,6 +880,7 @@ impl Api {
                             zone: zones.get(r).cloned().unwrap_or_default(),
                             leader: st.leader == Some(*r),
                             matched_index: matched.get(r).copied().flatten().unwrap_or(0),
+                            failed: failed.get(&(sh.group, *r)).cloned().unwrap_or_default(),
                         })
                         .collect(),
                 });

@@ -134,6 +134,8 @@ pub struct GroupStatus {
     pub matched: Vec<(NodeId, Option<u64>)>,
     /// This replica's Raft timers are stopped because the group is idle.
     pub quiesced: bool,
+    /// This replica's Raft instance stopped on this error (a storage failure, until restart).
+    pub failed: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -827,6 +827,7 @@ impl Node {
                     .map(|r| r.iter().map(|(id, l)| (*id, l.map(|l| l.index))).collect())
                     .unwrap_or_default(),
                 quiesced,
+                failed: m.running_state.as_ref().err().map(|e| e.to_string()),
             });
         };
         push(

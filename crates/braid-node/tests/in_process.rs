@@ -506,3 +506,87 @@ async fn get_records_long_poll_answers_with_the_next_record() {
         n.shutdown().await;
     }
 }
+
+/// A replica whose storage fails stops (its node does not), shows as failed in ClusterStatus,
+/// and the other two replicas carry the shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_whose_storage_fails_shows_as_failed_and_the_shard_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = start_cluster(dir.path()).await;
+    let api = Api::new(nodes[0].clone());
+    eventually("cluster identity", || {
+        nodes[0].control_sm.read(|s| s.cluster_id.is_some())
+    })
+    .await;
+    api.create_stream(v1::CreateStreamRequest {
+        stream_name: "d".into(),
+        shard_count: 1,
+    })
+    .await
+    .unwrap();
+    let put = |i: usize| {
+        api.put_record(v1::PutRecordRequest {
+            stream_name: "d".into(),
+            data: vec![b'x'; 500],
+            partition_key: format!("k{i}"),
+            ..Default::default()
+        })
+    };
+    let mut ready = false;
+    for i in 0..600 {
+        if put(i).await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "stream writable");
+    let group = nodes[0].control_sm.read(|s| s.streams["d"].shards[0].group);
+    let leader = nodes[0].leader_of(group).unwrap();
+    let broken = nodes.iter().find(|n| n.id != leader).unwrap().clone();
+    eventually("the follower's replica is open", || {
+        broken.group(group).is_some()
+    })
+    .await;
+
+    // The follower's segment directory disappears: its next segment roll fails (segments are
+    // 4 KiB here, so within a few entries).
+    let shard_dir = broken
+        .config
+        .data_dir
+        .join("shards")
+        .join(format!("{group:020}"));
+    std::fs::remove_dir_all(&shard_dir).unwrap();
+    for i in 0..40 {
+        put(i).await.unwrap();
+    }
+    let failed_here = || {
+        broken
+            .local_status()
+            .groups
+            .iter()
+            .find(|g| g.group == group)
+            .and_then(|g| g.failed.clone())
+    };
+    eventually("the broken replica reports its failure", || {
+        failed_here().is_some()
+    })
+    .await;
+
+    let status = api.cluster_status().await.unwrap();
+    let shard = status.shards.iter().find(|s| s.group_id == group).unwrap();
+    for r in &shard.replicas {
+        if r.node_id == broken.id {
+            assert!(!r.failed.is_empty(), "{shard:?}");
+        } else {
+            assert!(r.failed.is_empty(), "{shard:?}");
+        }
+    }
+    // The shard goes on with two replicas; the node itself still serves.
+    put(1000).await.unwrap();
+    let read = read_all(&api, "d", "shardId-000000000000").await;
+    assert!(read.len() >= 41, "{} records", read.len());
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}

@@ -135,6 +135,9 @@ fn format_lag(g: &v1::ShardStatus) -> String {
         .iter()
         .map(|r| {
             let leader = if r.leader { "*" } else { "" };
+            if !r.failed.is_empty() {
+                return format!("{}=FAILED", r.node_id);
+            }
             format!(
                 "{}{leader}={} (lag {})",
                 r.node_id,
@@ -211,6 +214,7 @@ mod tests {
             zone: String::new(),
             leader,
             matched_index,
+            failed: String::new(),
         };
         let g = v1::ShardStatus {
             last_log_index: 120,
@@ -218,6 +222,9 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(format_lag(&g), "1*=120 (lag 0)  2=118 (lag 2)");
+        let mut broken = g.clone();
+        broken.replicas[1].failed = "storage error".into();
+        assert_eq!(format_lag(&broken), "1*=120 (lag 0)  2=FAILED");
         assert_eq!(
             status_json(&v1::ClusterStatusResponse {
                 shards: vec![g],

@@ -169,7 +169,7 @@ pub fn format_replicas(replicas: &[v1::Replica]) -> String {
 }
 
 pub fn replica_json(r: &v1::Replica) -> Value {
-    json!({ "node_id": r.node_id, "zone": r.zone, "leader": r.leader, "matched_index": r.matched_index })
+    json!({ "node_id": r.node_id, "zone": r.zone, "leader": r.leader, "matched_index": r.matched_index, "failed": r.failed })
 }
 
 fn description_json(d: &v1::StreamDescription) -> Value {
@@ -216,6 +216,7 @@ mod tests {
             zone: zone.into(),
             leader,
             matched_index: 0,
+            failed: String::new(),
         };
         assert_eq!(
             format_replicas(&[r(1, "a", false), r(2, "b", true)]),
