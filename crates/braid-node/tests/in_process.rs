@@ -57,6 +57,35 @@ async fn eventually<F: FnMut() -> bool>(what: &str, mut f: F) {
     panic!("timed out waiting for {what}");
 }
 
+/// Waits for the cluster's identity, creates the one-shard stream `name` and waits until it is
+/// ACTIVE.
+async fn create_active_stream(nodes: &[Arc<Node>], api: &Api, name: &str) {
+    eventually("cluster identity", || {
+        nodes[0].control_sm.read(|s| s.cluster_id.is_some())
+    })
+    .await;
+    api.create_stream(v1::CreateStreamRequest {
+        stream_name: name.into(),
+        shard_count: 1,
+    })
+    .await
+    .unwrap();
+    for _ in 0..600 {
+        let d = api
+            .describe_stream_summary(v1::DescribeStreamSummaryRequest {
+                stream_name: name.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if d.stream_description_summary.unwrap().stream_status == "ACTIVE" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("stream {name} not ACTIVE");
+}
+
 async fn read_all(api: &Api, stream: &str, shard: &str) -> Vec<v1::Record> {
     let it = api
         .get_shard_iterator(v1::GetShardIteratorRequest {
@@ -93,29 +122,7 @@ async fn retention_deletes_whole_expired_segments_and_service_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let nodes = start_cluster(dir.path()).await;
     let api = Api::new(nodes[0].clone());
-    eventually("cluster identity", || {
-        nodes[0].control_sm.read(|s| s.cluster_id.is_some())
-    })
-    .await;
-    api.create_stream(v1::CreateStreamRequest {
-        stream_name: "r".into(),
-        shard_count: 1,
-    })
-    .await
-    .unwrap();
-    for _ in 0..600 {
-        let d = api
-            .describe_stream_summary(v1::DescribeStreamSummaryRequest {
-                stream_name: "r".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        if d.stream_description_summary.unwrap().stream_status == "ACTIVE" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    create_active_stream(&nodes, &api, "r").await;
 
     // 40 entries of 10 records of 100 bytes: ~1.1 KB per entry, ~3 entries per 4 KiB segment.
     let mut old = Vec::new();
@@ -203,31 +210,9 @@ async fn follower_reads_serve_committed_records_from_the_local_replica() {
     let dir = tempfile::tempdir().unwrap();
     let nodes = start_cluster_with(dir.path(), |c| c.follower_reads = true).await;
     let api = Api::new(nodes[0].clone());
-    eventually("cluster identity", || {
-        nodes[0].control_sm.read(|s| s.cluster_id.is_some())
-    })
-    .await;
-    api.create_stream(v1::CreateStreamRequest {
-        stream_name: "f".into(),
-        shard_count: 1,
-    })
-    .await
-    .unwrap();
+    create_active_stream(&nodes, &api, "f").await;
     let group = nodes[0].control_sm.read(|s| s.streams["f"].shards[0].group);
     eventually("a leader", || nodes[0].leader_of(group).is_some()).await;
-    for _ in 0..600 {
-        let d = api
-            .describe_stream_summary(v1::DescribeStreamSummaryRequest {
-                stream_name: "f".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        if d.stream_description_summary.unwrap().stream_status == "ACTIVE" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let mut acked = Vec::new();
     for i in 0..20 {
         let r = api
@@ -282,38 +267,19 @@ async fn concurrent_writes_share_entries_and_keep_their_own_sequence_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let nodes = start_cluster_with(dir.path(), |c| c.segment_bytes_max = 1 << 20).await;
     let api = Arc::new(Api::new(nodes[0].clone()));
-    eventually("cluster identity", || {
-        nodes[0].control_sm.read(|s| s.cluster_id.is_some())
-    })
-    .await;
-    api.create_stream(v1::CreateStreamRequest {
-        stream_name: "g".into(),
-        shard_count: 1,
-    })
-    .await
-    .unwrap();
+    create_active_stream(&nodes, &api, "g").await;
     let group = nodes[0].control_sm.read(|s| s.streams["g"].shards[0].group);
     eventually("a leader", || nodes[0].leader_of(group).is_some()).await;
-    // A first write, to wait out the stream's creation.
-    let mut first = None;
-    for _ in 0..600 {
-        match api
-            .put_record(v1::PutRecordRequest {
-                stream_name: "g".into(),
-                data: b"first".to_vec(),
-                partition_key: "first".into(),
-                ..Default::default()
-            })
-            .await
-        {
-            Ok(r) => {
-                first = Some(r.sequence_number);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    let first = first.expect("stream writable");
+    let first = api
+        .put_record(v1::PutRecordRequest {
+            stream_name: "g".into(),
+            data: b"first".to_vec(),
+            partition_key: "first".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("stream writable")
+        .sequence_number;
     let leader = nodes[0].leader_of(group).unwrap();
     let leader_node = nodes.iter().find(|n| n.id == leader).unwrap().clone();
     let entries_before = leader_node.group(group).unwrap().log.last_index().unwrap();
@@ -432,16 +398,7 @@ async fn get_records_long_poll_answers_with_the_next_record() {
     let dir = tempfile::tempdir().unwrap();
     let nodes = start_cluster(dir.path()).await;
     let api = Arc::new(Api::new(nodes[0].clone()));
-    eventually("cluster identity", || {
-        nodes[0].control_sm.read(|s| s.cluster_id.is_some())
-    })
-    .await;
-    api.create_stream(v1::CreateStreamRequest {
-        stream_name: "w".into(),
-        shard_count: 1,
-    })
-    .await
-    .unwrap();
+    create_active_stream(&nodes, &api, "w").await;
     let put = |data: &'static [u8]| {
         let api = api.clone();
         async move {
@@ -454,15 +411,7 @@ async fn get_records_long_poll_answers_with_the_next_record() {
             .await
         }
     };
-    let mut ready = false;
-    for _ in 0..600 {
-        if put(b"first").await.is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "stream writable");
+    put(b"first").await.expect("stream writable");
     let latest = api
         .get_shard_iterator(v1::GetShardIteratorRequest {
             stream_name: "w".into(),
@@ -514,16 +463,7 @@ async fn a_replica_whose_storage_fails_shows_as_failed_and_the_shard_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let nodes = start_cluster(dir.path()).await;
     let api = Api::new(nodes[0].clone());
-    eventually("cluster identity", || {
-        nodes[0].control_sm.read(|s| s.cluster_id.is_some())
-    })
-    .await;
-    api.create_stream(v1::CreateStreamRequest {
-        stream_name: "d".into(),
-        shard_count: 1,
-    })
-    .await
-    .unwrap();
+    create_active_stream(&nodes, &api, "d").await;
     let put = |i: usize| {
         api.put_record(v1::PutRecordRequest {
             stream_name: "d".into(),
@@ -532,15 +472,7 @@ async fn a_replica_whose_storage_fails_shows_as_failed_and_the_shard_goes_on() {
             ..Default::default()
         })
     };
-    let mut ready = false;
-    for i in 0..600 {
-        if put(i).await.is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "stream writable");
+    put(0).await.expect("stream writable");
     let group = nodes[0].control_sm.read(|s| s.streams["d"].shards[0].group);
     let leader = nodes[0].leader_of(group).unwrap();
     let broken = nodes.iter().find(|n| n.id != leader).unwrap().clone();
