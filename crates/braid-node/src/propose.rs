@@ -121,8 +121,8 @@ async fn run(
                 None => return,
             },
         };
-        let mut batch = Vec::new();
-        if let Some((n, bytes)) = first.put_size().filter(|&(n, bytes)| {
+        let size = first.put_size();
+        if let Some((n, bytes)) = size.filter(|&(n, bytes)| {
             n > ENTRY_RECORDS_MAX || bytes > PUT_RECORDS_BYTES_MAX + PUT_RECORD_SLACK_BYTES
         }) {
             // The API never builds such a call; a peer's bug must not commit an entry that
@@ -133,8 +133,8 @@ async fn run(
             drop(slot);
             continue;
         }
-        if let Some((mut n, mut bytes)) = first.put_size() {
-            batch.push(first);
+        let mut batch = vec![first];
+        if let Some((mut n, mut bytes)) = size {
             while let Ok(p) = rx.try_recv() {
                 match p.put_size() {
                     Some((pn, pb))
@@ -150,8 +150,6 @@ async fn run(
                     }
                 }
             }
-        } else {
-            batch.push(first);
         }
 
         // One entry for the whole batch; remember each caller's slice.
