@@ -132,6 +132,7 @@ impl Runner {
             retries: eps.len() as u32,
             retry_backoff_ms: 20,
             timeout_ms: 2_000,
+            ..ClientOptions::default()
         };
         Client::new(&eps, options)?.cluster_status().await
     }
@@ -457,6 +458,7 @@ pub async fn run(backend: Arc<dyn Backend>, plan: Plan) -> Outcome {
             retries: 10,
             retry_backoff_ms: 50,
             timeout_ms: 3_000,
+            ..ClientOptions::default()
         },
     )
     .expect("client");

@@ -69,6 +69,7 @@ pub fn writer_clients(endpoints: &[String], timeout: Duration) -> Vec<Client> {
         retries: 0,
         retry_backoff_ms: 0,
         timeout_ms: timeout.as_millis() as u64,
+        ..ClientOptions::default()
     };
     endpoints
         .iter()

@@ -187,6 +187,7 @@ async fn stop_leader_under_load(stop: Stop) {
         retries: 0,
         retry_backoff_ms: 0,
         timeout_ms: 8_000,
+        ..ClientOptions::default()
     };
     let clients: Vec<Client> = cluster
         .node_ids()

@@ -6,3 +6,4 @@ mod failover;
 mod quiesce;
 mod rebalance;
 mod restart;
+mod routing;

@@ -120,6 +120,7 @@ async fn full_cluster_restart_keeps_every_acknowledged_record() {
         retries: 0,
         retry_backoff_ms: 0,
         timeout_ms: 10_000,
+        ..ClientOptions::default()
     };
     let clients: Vec<Client> = cluster
         .node_ids()

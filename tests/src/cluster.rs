@@ -495,6 +495,7 @@ impl Cluster {
             retries: endpoints.len() as u32,
             retry_backoff_ms: 20,
             timeout_ms: 3_000,
+            ..ClientOptions::default()
         };
         Some(Client::new(&endpoints, options).expect("client"))
     }

@@ -1,9 +1,10 @@
 //! [`Client`]: the public API with retries and endpoint failover.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use braid_proto::v1::{self, braid_client::BraidClient};
@@ -12,6 +13,7 @@ use rand::Rng;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{status_to_error, ClientError};
+use crate::routes::{node_endpoints, RouteCache, StreamRoutes};
 
 /// Longest sleep between two attempts of one call.
 const BACKOFF_CAP_MS: u64 = 1_000;
@@ -30,6 +32,10 @@ pub struct ClientOptions {
     pub retry_backoff_ms: u64,
     /// Deadline of each attempt (connection included).
     pub timeout_ms: u64,
+    /// Send each put and shard read straight to its shard's leader, when the leader's node
+    /// answers on one of the client's endpoints (see [`Client::put_records`]); otherwise the node
+    /// called forwards it, one more hop.
+    pub route_to_leaders: bool,
 }
 
 impl Default for ClientOptions {
@@ -38,6 +44,7 @@ impl Default for ClientOptions {
             retries: 10,
             retry_backoff_ms: 50,
             timeout_ms: 10_000,
+            route_to_leaders: true,
         }
     }
 }
@@ -68,6 +75,11 @@ struct Inner {
     /// Index (modulo the endpoint count) of the preferred endpoint.
     current: AtomicUsize,
     options: ClientOptions,
+    /// Which endpoint leads each open shard of the streams written to (a hint).
+    routes: RouteCache,
+    /// The endpoint each node answers on, from ClusterStatus; asked again only when a leader's
+    /// node is missing from it.
+    nodes: Mutex<Arc<HashMap<u64, usize>>>,
 }
 
 impl fmt::Debug for Client {
@@ -166,6 +178,8 @@ impl Client {
                 channels,
                 current: AtomicUsize::new(0),
                 options,
+                routes: RouteCache::default(),
+                nodes: Mutex::new(Arc::new(HashMap::new())),
             }),
         })
     }
@@ -200,13 +214,33 @@ impl Client {
         F: Fn(BraidClient<Channel>, Req) -> Fut,
         Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
     {
+        self.call_at(op, None, req, f).await
+    }
+
+    /// [`call`](Self::call) whose first attempt goes to endpoint `first` (a shard's leader),
+    /// when given; retries fail over as usual.
+    async fn call_at<Req, Resp, F, Fut>(
+        &self,
+        op: &'static str,
+        first: Option<usize>,
+        req: Req,
+        f: F,
+    ) -> Result<Resp, ClientError>
+    where
+        Req: Clone,
+        F: Fn(BraidClient<Channel>, Req) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+    {
         let inner = &self.inner;
         let n = inner.endpoints.len();
         let timeout = Duration::from_millis(inner.options.timeout_ms.max(1));
         let mut attempt = 0u32;
         loop {
             let position = inner.current.load(Ordering::Relaxed);
-            let idx = position % n;
+            let idx = match first {
+                Some(i) if attempt == 0 && i < n => i,
+                _ => position % n,
+            };
             let err = match tokio::time::timeout(timeout, f(self.grpc(idx), req.clone())).await {
                 Ok(Ok(resp)) => return Ok(resp.into_inner()),
                 Ok(Err(status)) => match status_to_error(&status) {
@@ -223,13 +257,16 @@ impl Client {
             if !err.is_retryable() || attempt >= inner.options.retries {
                 return Err(err);
             }
-            // Fail over, unless a concurrent call already moved the preferred endpoint on.
-            let _ = inner.current.compare_exchange(
-                position,
-                position.wrapping_add(1),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
+            // Fail over, unless a concurrent call already moved the preferred endpoint on (or this
+            // attempt went to a shard's leader rather than the preferred endpoint).
+            if idx == position % n {
+                let _ = inner.current.compare_exchange(
+                    position,
+                    position.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+            }
             let delay = random_backoff(inner.options.retry_backoff_ms, attempt);
             tracing::debug!(op, attempt, endpoint = %inner.endpoints[idx], error = %err, ?delay, "retrying");
             tokio::time::sleep(delay).await;
@@ -413,7 +450,8 @@ impl Client {
         Err(no_progress("ListShards"))
     }
 
-    /// Puts one record. A retry after a lost answer may store the record twice (see [`Client`]).
+    /// Puts one record, sent to its shard's leader when the client knows it. A retry after a
+    /// lost answer may store the record twice (see [`Client`]).
     pub async fn put_record(
         &self,
         stream: &str,
@@ -421,6 +459,9 @@ impl Client {
         data: Vec<u8>,
         explicit_hash_key: Option<String>,
     ) -> Result<v1::PutRecordResponse, ClientError> {
+        let first = self
+            .routes(stream)
+            .and_then(|r| r.endpoint_of(key, explicit_hash_key.as_deref().unwrap_or("")));
         let req = v1::PutRecordRequest {
             stream_name: stream.to_string(),
             data,
@@ -428,20 +469,70 @@ impl Client {
             explicit_hash_key: explicit_hash_key.unwrap_or_default(),
             ..Default::default()
         };
-        self.call(
-            "PutRecord",
-            req,
-            |mut c, r| async move { c.put_record(r).await },
-        )
+        self.call_at("PutRecord", first, req, |mut c, r| async move {
+            c.put_record(r).await
+        })
         .await
     }
 
     /// Puts a batch of records. Per-record failures are reported in the response entries
     /// (`error_code`), not as an error; the whole call is retried only when it failed as a whole.
     /// A retry after a lost answer may store records twice (see [`Client`]).
+    ///
+    /// With [`ClientOptions::route_to_leaders`], the records are sent to their shards' leaders: one
+    /// `PutRecords` call per leading endpoint, at once, answered as one response in the order of
+    /// `entries`. A call that fails as a whole after its retries fails only its own records
+    /// (`InternalFailure`, or `ProvisionedThroughputExceededException`), as a shard's failure
+    /// does on the server; the error is returned only when every call failed. A batch the server
+    /// would refuse as a whole (too many records, a bad key) is sent unsplit, so that the error is
+    /// the server's.
     pub async fn put_records(
         &self,
         stream: &str,
+        entries: Vec<v1::PutRecordsRequestEntry>,
+    ) -> Result<v1::PutRecordsResponse, ClientError> {
+        let plan = if (1..=limits::PUT_RECORDS_COUNT_MAX).contains(&entries.len()) {
+            self.routes(stream).and_then(|r| {
+                entries
+                    .iter()
+                    .map(|e| r.endpoint_of(&e.partition_key, &e.explicit_hash_key))
+                    .collect::<Option<Vec<usize>>>()
+            })
+        } else {
+            None
+        };
+        let Some(plan) = plan else {
+            return self.put_records_at(stream, None, entries).await;
+        };
+        let mut groups: Vec<(usize, Vec<usize>, Vec<v1::PutRecordsRequestEntry>)> = Vec::new();
+        for (i, (e, idx)) in entries.into_iter().zip(plan).enumerate() {
+            match groups.iter_mut().find(|g| g.0 == idx) {
+                Some(g) => {
+                    g.1.push(i);
+                    g.2.push(e);
+                }
+                None => groups.push((idx, vec![i], vec![e])),
+            }
+        }
+        if groups.len() == 1 {
+            let (idx, _, entries) = groups.pop().expect("one group");
+            return self.put_records_at(stream, Some(idx), entries).await;
+        }
+        let n: usize = groups.iter().map(|g| g.1.len()).sum();
+        let calls = groups.into_iter().map(|(idx, places, entries)| async move {
+            (
+                places,
+                self.put_records_at(stream, Some(idx), entries).await,
+            )
+        });
+        let results = futures::future::join_all(calls).await;
+        merge_put_records(n, results)
+    }
+
+    async fn put_records_at(
+        &self,
+        stream: &str,
+        first: Option<usize>,
         entries: Vec<v1::PutRecordsRequestEntry>,
     ) -> Result<v1::PutRecordsResponse, ClientError> {
         let req = v1::PutRecordsRequest {
@@ -449,10 +540,53 @@ impl Client {
             records: entries,
             ..Default::default()
         };
-        self.call("PutRecords", req, |mut c, r| async move {
+        self.call_at("PutRecords", first, req, |mut c, r| async move {
             c.put_records(r).await
         })
         .await
+    }
+
+    /// The stream's routes as known now (none with [`ClientOptions::route_to_leaders`] off).
+    /// Starts a background refresh when they are due one; never waits for it.
+    fn routes(&self, stream: &str) -> Option<Arc<StreamRoutes>> {
+        if !self.inner.options.route_to_leaders {
+            return None;
+        }
+        let (routes, refresh) = self.inner.routes.get(stream);
+        if refresh {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                let client = self.clone();
+                let stream = stream.to_string();
+                rt.spawn(async move {
+                    let routes = client.fetch_routes(&stream).await;
+                    if let Err(e) = &routes {
+                        tracing::debug!(stream, error = %e, "write routes not refreshed");
+                    }
+                    client.inner.routes.set(&stream, routes.ok());
+                });
+            }
+        }
+        routes
+    }
+
+    /// Asks the cluster where the stream's open shards and their leaders are.
+    async fn fetch_routes(&self, stream: &str) -> Result<StreamRoutes, ClientError> {
+        let description = self.describe_stream(stream).await?;
+        let known = self.inner.nodes.lock().expect("nodes lock").clone();
+        let missing = description
+            .shards
+            .iter()
+            .flat_map(|s| &s.replicas)
+            .any(|r| r.leader && !known.contains_key(&r.node_id));
+        let nodes = if missing || known.is_empty() {
+            let status = self.cluster_status().await?;
+            let nodes = Arc::new(node_endpoints(&status, &self.inner.endpoints));
+            *self.inner.nodes.lock().expect("nodes lock") = nodes.clone();
+            nodes
+        } else {
+            known
+        };
+        Ok(StreamRoutes::from_description(&description, &nodes))
     }
 
     /// A shard iterator. `sequence_number` is used by `AT_SEQUENCE_NUMBER` and
@@ -465,6 +599,10 @@ impl Client {
         sequence_number: Option<String>,
         timestamp_ms: Option<i64>,
     ) -> Result<String, ClientError> {
+        // The iterator's position is resolved by the shard's leader.
+        let first = self
+            .routes(stream)
+            .and_then(|r| r.endpoint_of_shard(shard_id));
         let req = v1::GetShardIteratorRequest {
             stream_name: stream.to_string(),
             shard_id: shard_id.to_string(),
@@ -474,7 +612,7 @@ impl Client {
             ..Default::default()
         };
         let resp = self
-            .call("GetShardIterator", req, |mut c, r| async move {
+            .call_at("GetShardIterator", first, req, |mut c, r| async move {
                 c.get_shard_iterator(r).await
             })
             .await?;
@@ -510,6 +648,31 @@ impl Client {
         .await
     }
 
+    /// [`get_records_wait`](Self::get_records_wait) for an iterator of `stream`'s shard
+    /// `shard_id`, sent to that shard's leader when the client knows it.
+    pub async fn get_shard_records(
+        &self,
+        stream: &str,
+        shard_id: &str,
+        iterator: &str,
+        limit: u32,
+        wait_ms: u32,
+    ) -> Result<v1::GetRecordsResponse, ClientError> {
+        let first = self
+            .routes(stream)
+            .and_then(|r| r.endpoint_of_shard(shard_id));
+        let req = v1::GetRecordsRequest {
+            shard_iterator: iterator.to_string(),
+            limit,
+            wait_ms,
+            ..Default::default()
+        };
+        self.call_at("GetRecords", first, req, |mut c, r| async move {
+            c.get_records(r).await
+        })
+        .await
+    }
+
     pub async fn cluster_status(&self) -> Result<v1::ClusterStatusResponse, ClientError> {
         self.call(
             "ClusterStatus",
@@ -518,6 +681,59 @@ impl Client {
         )
         .await
     }
+}
+
+/// One `PutRecords` response of `n` records from the answers of calls that each carried the
+/// records at `places`. A failed call fails its records; only when every call failed is its
+/// error returned.
+fn merge_put_records(
+    n: usize,
+    results: Vec<(Vec<usize>, Result<v1::PutRecordsResponse, ClientError>)>,
+) -> Result<v1::PutRecordsResponse, ClientError> {
+    if results.iter().all(|(_, r)| r.is_err()) {
+        let (_, r) = results.into_iter().next().expect("at least one call");
+        return r;
+    }
+    let mut out = vec![v1::PutRecordsResultEntry::default(); n];
+    let mut failed = 0u32;
+    for (places, result) in results {
+        match result {
+            Ok(resp) if resp.records.len() == places.len() => {
+                failed += resp.failed_record_count;
+                for (i, r) in places.into_iter().zip(resp.records) {
+                    out[i] = r;
+                }
+            }
+            other => {
+                let (code, message) = match other {
+                    Ok(resp) => (
+                        ErrorCode::InternalFailure,
+                        format!(
+                            "malformed PutRecords response: {} results for {} records",
+                            resp.records.len(),
+                            places.len()
+                        ),
+                    ),
+                    Err(e) if e.code() == Some(ErrorCode::ProvisionedThroughputExceeded) => {
+                        (ErrorCode::ProvisionedThroughputExceeded, e.to_string())
+                    }
+                    Err(e) => (ErrorCode::InternalFailure, e.to_string()),
+                };
+                failed += places.len() as u32;
+                for i in places {
+                    out[i] = v1::PutRecordsResultEntry {
+                        error_code: code.kinesis_name().into(),
+                        error_message: message.clone(),
+                        ..Default::default()
+                    };
+                }
+            }
+        }
+    }
+    Ok(v1::PutRecordsResponse {
+        failed_record_count: failed,
+        records: out,
+    })
 }
 
 fn malformed(op: &str, what: &str) -> ClientError {
@@ -593,12 +809,96 @@ mod tests {
         }
     }
 
+    fn ok(n: usize, seq0: u64) -> v1::PutRecordsResponse {
+        v1::PutRecordsResponse {
+            failed_record_count: 0,
+            records: (0..n as u64)
+                .map(|i| v1::PutRecordsResultEntry {
+                    sequence_number: (seq0 + i).to_string(),
+                    shard_id: "s".into(),
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn split_answers_merge_in_request_order_and_failures_stay_per_call() {
+        let merged = merge_put_records(
+            5,
+            vec![(vec![0, 2, 4], Ok(ok(3, 10))), (vec![1, 3], Ok(ok(2, 20)))],
+        )
+        .unwrap();
+        let seqs: Vec<&str> = merged
+            .records
+            .iter()
+            .map(|r| r.sequence_number.as_str())
+            .collect();
+        assert_eq!(seqs, ["10", "20", "11", "21", "12"]);
+        assert_eq!(merged.failed_record_count, 0);
+
+        // One call failed as a whole: its records fail, the others stand.
+        let busy = ClientError::api(ErrorCode::ProvisionedThroughputExceeded, "slow down");
+        let merged = merge_put_records(
+            4,
+            vec![
+                (vec![0, 3], Ok(ok(2, 10))),
+                (vec![1], Err(busy)),
+                (vec![2], Err(ClientError::Transport("reset".into()))),
+            ],
+        )
+        .unwrap();
+        assert_eq!(merged.failed_record_count, 2);
+        let codes: Vec<&str> = merged
+            .records
+            .iter()
+            .map(|r| r.error_code.as_str())
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "",
+                "ProvisionedThroughputExceededException",
+                "InternalFailure",
+                ""
+            ]
+        );
+        assert_eq!(merged.records[3].sequence_number, "11");
+
+        // A call answering the wrong number of records fails its records, not the others.
+        let merged = merge_put_records(
+            3,
+            vec![(vec![0, 1], Ok(ok(1, 10))), (vec![2], Ok(ok(1, 20)))],
+        )
+        .unwrap();
+        assert_eq!(merged.failed_record_count, 2);
+        assert_eq!(merged.records[2].sequence_number, "20");
+
+        // Every call failed: the error itself.
+        let err = merge_put_records(
+            2,
+            vec![
+                (
+                    vec![0],
+                    Err(ClientError::api(ErrorCode::ResourceNotFound, "gone")),
+                ),
+                (
+                    vec![1],
+                    Err(ClientError::api(ErrorCode::ResourceNotFound, "gone")),
+                ),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::ResourceNotFound));
+    }
+
     #[tokio::test]
     async fn unreachable_endpoints_fail_fast_with_transport_error() {
         let options = ClientOptions {
             retries: 2,
             retry_backoff_ms: 1,
             timeout_ms: 2_000,
+            ..ClientOptions::default()
         };
         let c = Client::new(
             &["127.0.0.1:1".to_string(), "127.0.0.1:2".to_string()],

@@ -14,6 +14,7 @@ mod client;
 mod error;
 mod producer;
 mod reader;
+mod routes;
 
 pub use batcher::{entry_bytes, BatchLimits, Batcher};
 pub use braid_proto::v1;

@@ -377,6 +377,7 @@ mod tests {
             retries: 0,
             retry_backoff_ms: 1,
             timeout_ms: 1_000,
+            ..ClientOptions::default()
         };
         Client::new(&["127.0.0.1:1".to_string()], options).unwrap()
     }

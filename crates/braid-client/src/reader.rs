@@ -187,7 +187,13 @@ impl ShardReader {
         }
         let resp = match self
             .client
-            .get_records_wait(&self.iterator, limit, self.wait_ms)
+            .get_shard_records(
+                &self.stream,
+                &self.shard_id,
+                &self.iterator,
+                limit,
+                self.wait_ms,
+            )
             .await
         {
             Ok(resp) => resp,
@@ -200,7 +206,13 @@ impl ShardReader {
                 self.iterator =
                     iterator_at(&self.client, &self.stream, &self.shard_id, &position).await?;
                 self.client
-                    .get_records_wait(&self.iterator, limit, self.wait_ms)
+                    .get_shard_records(
+                        &self.stream,
+                        &self.shard_id,
+                        &self.iterator,
+                        limit,
+                        self.wait_ms,
+                    )
                     .await?
             }
             Err(e) => return Err(e),

@@ -262,6 +262,8 @@ fn options() -> ClientOptions {
         retries: 5,
         retry_backoff_ms: 1,
         timeout_ms: 5_000,
+        // The mock answers no DescribeStream.
+        route_to_leaders: false,
     }
 }
 

@@ -852,6 +852,7 @@ impl Api {
                     reachable: rep.is_some(),
                     leader_count: leaders,
                     replica_count: replicas,
+                    forwarded_ops: rep.map(|r| r.forwarded_ops).unwrap_or(0),
                 }
             })
             .collect();

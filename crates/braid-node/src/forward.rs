@@ -143,6 +143,7 @@ pub struct LocalStatus {
     pub node_id: NodeId,
     pub zone: String,
     pub groups: Vec<GroupStatus>,
+    pub forwarded_ops: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -77,6 +77,9 @@ pub struct Node {
     started: Instant,
     /// Added to the wall clock by retention only: the seam tests use to age data.
     retention_clock_offset_ms: std::sync::atomic::AtomicU64,
+    /// Shard operations (writes, reads, tips) this node sent on to another node since it
+    /// started: what clients that do not call the leader cost.
+    forwarded_ops: std::sync::atomic::AtomicU64,
 }
 
 fn internal(e: impl std::fmt::Display) -> BraidError {
@@ -150,6 +153,7 @@ impl Node {
             shutdown,
             started: Instant::now(),
             retention_clock_offset_ms: std::sync::atomic::AtomicU64::new(0),
+            forwarded_ops: std::sync::atomic::AtomicU64::new(0),
         });
         node.clone().spawn_bootstrap();
         node.clone().spawn_reconciler();
@@ -590,11 +594,17 @@ impl Node {
                 // this node's replica knows a new leader, stop waiting (the outcome is then
                 // unknown for a write, and the caller retries at the new leader).
                 Some(t) => match tokio::select! {
-                    r = self.transport.forward(
+                    r = async {
+                        if group != braid_types::CONTROL_GROUP {
+                            self.forwarded_ops
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        self.transport.forward(
                         t,
                         &op,
                         Duration::from_millis(braid_types::limits::FORWARD_TIMEOUT_MS),
-                    ) => r,
+                    ).await
+                    } => r,
                     _ = self.leader_moved_from(group, t) => Err(ForwardError::Unknown(
                         BraidError::unavailable(format!(
                             "node {t} lost the leadership of group {group} during the call"
@@ -856,6 +866,9 @@ impl Node {
             node_id: self.id,
             zone: self.config.zone.clone(),
             groups,
+            forwarded_ops: self
+                .forwarded_ops
+                .load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 

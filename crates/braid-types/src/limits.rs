@@ -38,6 +38,8 @@ pub const CLUSTER_SHARDS_MAX: u32 = 4096;
 /// Streams in the cluster.
 pub const STREAMS_MAX: usize = 1024;
 /// ListShards / ListStreams page sizes.
+/// How often a client asks again which node leads each shard it puts to or reads.
+pub const CLIENT_ROUTES_REFRESH_MS: u64 = 2_000;
 pub const LIST_SHARDS_PAGE_MAX: u32 = 10_000;
 pub const LIST_STREAMS_PAGE_MAX: u32 = 10_000;
 /// Replicas per shard: one per zone.

@@ -79,6 +79,7 @@ fn write_status(out: &mut impl Write, s: &v1::ClusterStatusResponse) -> std::io:
                 if n.reachable { "yes" } else { "NO" }.to_string(),
                 n.leader_count.to_string(),
                 n.replica_count.to_string(),
+                n.forwarded_ops.to_string(),
             ]
         })
         .collect();
@@ -91,6 +92,7 @@ fn write_status(out: &mut impl Write, s: &v1::ClusterStatusResponse) -> std::io:
             "REACHABLE",
             "LEADERS",
             "REPLICAS",
+            "FORWARDED",
         ],
         &nodes,
     )?;
@@ -165,6 +167,7 @@ fn status_json(s: &v1::ClusterStatusResponse) -> Value {
                 "reachable": n.reachable,
                 "leader_count": n.leader_count,
                 "replica_count": n.replica_count,
+                "forwarded_ops": n.forwarded_ops,
             })
         })
         .collect();

@@ -40,6 +40,15 @@ pub struct ConnArgs {
         help_heading = "Client connection"
     )]
     pub retries: u32,
+    /// Send puts and reads to the node given first (or the next, on failure) and let it forward
+    /// them, instead of straight to each shard's leader.
+    #[arg(
+        long,
+        global = true,
+        env = "BRAID_NO_LEADER_ROUTING",
+        help_heading = "Client connection"
+    )]
+    pub no_leader_routing: bool,
 }
 
 impl ConnArgs {
@@ -47,6 +56,7 @@ impl ConnArgs {
         let options = ClientOptions {
             retries: self.retries,
             timeout_ms: self.timeout_ms,
+            route_to_leaders: !self.no_leader_routing,
             ..ClientOptions::default()
         };
         Ok(Client::new(&self.endpoint, options)?)
