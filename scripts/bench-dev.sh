@@ -57,7 +57,7 @@ sleep 3
 if ! kill -0 $PID 2>/dev/null; then
     echo "braid dev exited; tail of /tmp/bench-dev.$PORT.log:" >&2; tail -5 /tmp/bench-dev.$PORT.log >&2; exit 1
 fi
-$B stream create bench --shards $SHARDS > /dev/null || exit 1
+$B stream create bench --shards $SHARDS > /dev/null || exit 1; sleep ${BENCH_SETTLE_S:-0}
 ticks() { awk '{print $14+$15}' /proc/$PID/stat; }
 busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
 # CPU seconds of this shell's finished children, from `times` (a builtin: it must run in this

@@ -161,6 +161,7 @@ impl Client {
                             .tcp_nodelay(true)
                             .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
                             .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
+                            .max_frame_size(limits::GRPC_FRAME_BYTES_MAX)
                     })
                     .map_err(|e| {
                         ClientError::api(

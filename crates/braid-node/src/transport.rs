@@ -112,6 +112,7 @@ fn endpoint(addr: &str) -> Endpoint {
         .keep_alive_while_idle(true)
         .initial_connection_window_size(Some(8 * 1024 * 1024))
         .initial_stream_window_size(Some(4 * 1024 * 1024))
+        .max_frame_size(Some(braid_types::limits::GRPC_FRAME_BYTES_MAX))
 }
 
 impl GrpcTransport {

@@ -56,6 +56,9 @@ pub const SEGMENT_BYTES_MAX: u64 = 64 * 1024 * 1024;
 /// [`ENTRY_BYTES_MAX`] must fit in one gRPC message.
 pub const RAFT_PAYLOAD_ENTRIES_MAX: u64 = 8;
 /// Largest gRPC message the nodes accept (a full PutRecords, or a batch of Raft entries).
+/// HTTP/2 DATA frames a node or client accepts (the peer sends frames up to this size): a
+/// 500 KiB PutRecords or AppendEntries goes in one frame instead of 32 of the default 16 KiB.
+pub const GRPC_FRAME_BYTES_MAX: u32 = 1024 * 1024;
 pub const GRPC_MESSAGE_BYTES_MAX: usize = 96 * 1024 * 1024;
 /// Write calls to one shard waiting to be proposed (the leader's bounded queue in front of the
 /// Raft core; a full queue makes callers wait).

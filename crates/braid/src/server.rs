@@ -255,6 +255,7 @@ async fn serve(
         .tcp_nodelay(true)
         .initial_connection_window_size(Some(8 * 1024 * 1024))
         .initial_stream_window_size(Some(4 * 1024 * 1024))
+        .max_frame_size(Some(braid_types::limits::GRPC_FRAME_BYTES_MAX))
         .add_service(braid_node::internal::internal_server(node.clone()))
         .add_service(braid_gateway::grpc::braid_server(Api::new(node.clone())));
     let incoming = tokio_stream_wrapper(listener);
