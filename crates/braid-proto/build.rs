@@ -11,6 +11,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let fds = protox::compile(&files, [&root])?;
     tonic_prost_build::configure()
+        // Record data and node-to-node payloads as `bytes::Bytes`: decoding slices the received
+        // buffer instead of copying it, and cloning a request (for a retry) copies no data.
+        .bytes(".braid.v1.PutRecordRequest.data")
+        .bytes(".braid.v1.PutRecordsRequestEntry.data")
+        .bytes(".braid.v1.Record.data")
+        .bytes(".braid.internal")
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;

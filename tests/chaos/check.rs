@@ -71,7 +71,7 @@ mod tests {
                 .map(|(seq, id)| v1::Record {
                     sequence_number: seq.to_string(),
                     approximate_arrival_timestamp_ms: 0,
-                    data: record_data(id, "k", 4),
+                    data: record_data(id, "k", 4).into(),
                     partition_key: "k".into(),
                 })
                 .collect(),

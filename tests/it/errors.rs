@@ -38,7 +38,7 @@ fn expect_error<T: Debug>(what: &str, r: Result<T, ClientError>, expected: &str)
 
 fn entry(key: &str, data: &[u8], ehk: &str) -> v1::PutRecordsRequestEntry {
     v1::PutRecordsRequestEntry {
-        data: data.to_vec(),
+        data: data.to_vec().into(),
         partition_key: key.to_string(),
         explicit_hash_key: ehk.to_string(),
     }
@@ -485,7 +485,7 @@ async fn kinesis_errors_over_grpc() {
     let everything = read_from(&c, &s2, T::TrimHorizon, None, None).await;
     let arrival_a = everything
         .iter()
-        .find(|r| r.data == b"ts-a")
+        .find(|r| r.data == &b"ts-a"[..])
         .expect("ts-a in the shard")
         .approximate_arrival_timestamp_ms;
     for ts in [1, arrival_a, between, arrival_a + 1] {

@@ -80,10 +80,7 @@ async fn idle_shards_quiesce_wake_and_fail_over() {
         .await
         .expect("iterator");
     let got = client.get_records(&it, 10).await.expect("read back");
-    assert_eq!(
-        got.records.first().map(|r| r.data.as_slice()),
-        Some(&b"up"[..])
-    );
+    assert_eq!(got.records.first().map(|r| &r.data[..]), Some(&b"up"[..]));
     cluster
         .wait_status("every shard quiesced again", WAIT, all_quiesced)
         .await;

@@ -24,7 +24,7 @@ fn batch(tag: &str, n: usize) -> Vec<v1::PutRecordsRequestEntry> {
     (0..n)
         .map(|i| v1::PutRecordsRequestEntry {
             partition_key: format!("{tag}-{i}"),
-            data: format!("{tag}-{i}").into_bytes(),
+            data: format!("{tag}-{i}").into_bytes().into(),
             explicit_hash_key: String::new(),
         })
         .collect()

@@ -229,7 +229,7 @@ impl Ledger {
             let entries = ixs
                 .iter()
                 .map(|&i| v1::PutRecordsRequestEntry {
-                    data: self.records[i].data.clone(),
+                    data: self.records[i].data.clone().into(),
                     partition_key: self.records[i].partition_key.clone(),
                     explicit_hash_key: String::new(),
                 })

@@ -471,7 +471,7 @@ mod tests {
         v1::Record {
             sequence_number: seq.to_string(),
             approximate_arrival_timestamp_ms: 1,
-            data: record_data(id, "k", 3),
+            data: record_data(id, "k", 3).into(),
             partition_key: "k".into(),
         }
     }
@@ -544,7 +544,7 @@ mod tests {
     fn foreign_altered_and_misplaced_records_are_reported() {
         let l = ledger(&["a"]);
         let mut altered = rec("a", 100);
-        altered.data.push(b'!');
+        altered.data = [&altered.data[..], b"!"].concat().into();
         let v = verify(&l, &shard(vec![altered, rec("zz", 101)]));
         assert!(v.violations.contains_key("record read that was never sent"));
         assert!(v

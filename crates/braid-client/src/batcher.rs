@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn entry_bytes_counts_data_and_key() {
         let e = v1::PutRecordsRequestEntry {
-            data: vec![0; 10],
+            data: vec![0; 10].into(),
             partition_key: "key".into(),
             explicit_hash_key: "123".into(),
         };

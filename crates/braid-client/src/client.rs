@@ -457,7 +457,7 @@ impl Client {
         &self,
         stream: &str,
         key: &str,
-        data: Vec<u8>,
+        data: impl Into<bytes::Bytes>,
         explicit_hash_key: Option<String>,
     ) -> Result<v1::PutRecordResponse, ClientError> {
         let first = self
@@ -465,7 +465,7 @@ impl Client {
             .and_then(|r| r.endpoint_of(key, explicit_hash_key.as_deref().unwrap_or("")));
         let req = v1::PutRecordRequest {
             stream_name: stream.to_string(),
-            data,
+            data: data.into(),
             partition_key: key.to_string(),
             explicit_hash_key: explicit_hash_key.unwrap_or_default(),
             ..Default::default()

@@ -157,9 +157,13 @@ impl Producer {
 
     /// Queues a record (waiting while the queue is full) and returns a ticket that resolves with
     /// the record's own result.
-    pub async fn submit(&self, key: String, data: Vec<u8>) -> Result<PutTicket, ClientError> {
+    pub async fn submit(
+        &self,
+        key: String,
+        data: impl Into<bytes::Bytes>,
+    ) -> Result<PutTicket, ClientError> {
         self.submit_entry(v1::PutRecordsRequestEntry {
-            data,
+            data: data.into(),
             partition_key: key,
             explicit_hash_key: String::new(),
         })
@@ -187,7 +191,11 @@ impl Producer {
     }
 
     /// Sends one record and waits for its result.
-    pub async fn send(&self, key: String, data: Vec<u8>) -> Result<PutOutcome, ClientError> {
+    pub async fn send(
+        &self,
+        key: String,
+        data: impl Into<bytes::Bytes>,
+    ) -> Result<PutOutcome, ClientError> {
         self.submit(key, data).await?.await
     }
 

@@ -146,7 +146,7 @@ impl Braid for Mock {
                 }
                 None => {
                     let seq = st.records.len() as u64 + 1;
-                    st.records.push((seq, e.partition_key, e.data));
+                    st.records.push((seq, e.partition_key, e.data.to_vec()));
                     results.push(v1::PutRecordsResultEntry {
                         shard_id: "shardId-000000000000".into(),
                         sequence_number: seq.to_string(),
@@ -210,7 +210,7 @@ impl Braid for Mock {
             .map(|(seq, key, data)| v1::Record {
                 sequence_number: seq.to_string(),
                 approximate_arrival_timestamp_ms: 0,
-                data: data.clone(),
+                data: data.clone().into(),
                 partition_key: key.clone(),
             })
             .collect();
@@ -408,7 +408,7 @@ async fn shard_reader_follows_iterators_and_renews_expired_ones() {
     let client = Client::new(&[addr.to_string()], options()).unwrap();
     let entries: Vec<v1::PutRecordsRequestEntry> = (0..25)
         .map(|i| v1::PutRecordsRequestEntry {
-            data: vec![i],
+            data: vec![i].into(),
             partition_key: format!("ok-{i}"),
             explicit_hash_key: String::new(),
         })
@@ -465,7 +465,7 @@ async fn shard_reader_follows_iterators_and_renews_expired_ones() {
         .put_records(
             "s",
             vec![v1::PutRecordsRequestEntry {
-                data: b"new".to_vec(),
+                data: b"new".to_vec().into(),
                 partition_key: "ok-x".into(),
                 explicit_hash_key: String::new(),
             }],
@@ -474,5 +474,5 @@ async fn shard_reader_follows_iterators_and_renews_expired_ones() {
         .unwrap();
     let got = latest.next_batch(0).await.unwrap();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].data, b"new");
+    assert_eq!(&got[0].data[..], b"new");
 }

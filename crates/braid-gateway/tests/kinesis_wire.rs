@@ -446,7 +446,7 @@ async fn put_record_json_and_cbor() {
         Some(Call::PutRecord(v1::PutRecordRequest {
             stream_name: "orders".into(),
             stream_arn: String::new(),
-            data: vec![0, 1, 255],
+            data: vec![0, 1, 255].into(),
             partition_key: "k".into(),
             explicit_hash_key: "42".into(),
             sequence_number_for_ordering: "1".into()
@@ -521,12 +521,12 @@ async fn put_records_json_and_cbor() {
             stream_arn: String::new(),
             records: vec![
                 v1::PutRecordsRequestEntry {
-                    data: b"one".to_vec(),
+                    data: b"one".to_vec().into(),
                     partition_key: "a".into(),
                     explicit_hash_key: String::new()
                 },
                 v1::PutRecordsRequestEntry {
-                    data: b"two".to_vec(),
+                    data: b"two".to_vec().into(),
                     partition_key: "b".into(),
                     explicit_hash_key: "7".into()
                 },

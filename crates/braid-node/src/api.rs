@@ -721,7 +721,7 @@ impl Api {
             .map(|r| v1::Record {
                 sequence_number: seq(&shard, r.position, r.arrival_ms),
                 approximate_arrival_timestamp_ms: r.arrival_ms as i64,
-                data: r.data,
+                data: r.data.into(),
                 partition_key: r.partition_key,
             })
             .collect();

@@ -30,7 +30,7 @@ impl InternalService {
     /// Hands one Raft message to its group.
     async fn handle(&self, msg: RaftMessage) -> RaftReply {
         let fail = |error: String| RaftReply {
-            payload: vec![],
+            payload: Default::default(),
             unknown_group: false,
             error,
         };
@@ -47,7 +47,7 @@ impl InternalService {
                 Some(g) => serve(&g.raft, kind, &msg.payload).await,
                 None => {
                     return RaftReply {
-                        payload: vec![],
+                        payload: Default::default(),
                         unknown_group: true,
                         error: String::new(),
                     }
@@ -56,7 +56,7 @@ impl InternalService {
         };
         match res {
             Ok(payload) => RaftReply {
-                payload,
+                payload: payload.into(),
                 unknown_group: false,
                 error: String::new(),
             },
@@ -89,7 +89,7 @@ impl Internal for InternalService {
         // Forwarded ops run here or fail with NotLeader; they are never forwarded twice.
         let reply: ForwardReply = self.node.exec_local(op).await;
         Ok(Response::new(PbForwardReply {
-            payload: codec::encode(&reply),
+            payload: codec::encode(&reply).into(),
         }))
     }
 }

@@ -164,7 +164,7 @@ impl GrpcTransport {
         })?;
         let mut client = peer.client.clone();
         let req = ForwardRequest {
-            payload: codec::encode(op),
+            payload: codec::encode(op).into(),
         };
         let reply = match tokio::time::timeout(timeout, client.forward(req)).await {
             Err(_) => {
@@ -250,7 +250,7 @@ impl RaftTransport for GrpcTransport {
             let msg = RaftMessage {
                 group_id: group,
                 kind: kind as i32,
-                payload,
+                payload: payload.into(),
             };
             let reply = if msg.payload.len() <= RAFT_BATCH_MESSAGE_BYTES_MAX {
                 let (tx, rx) = oneshot::channel();
@@ -275,7 +275,7 @@ impl RaftTransport for GrpcTransport {
                     "group {group} not hosted on node {target} yet"
                 )));
             }
-            Ok(reply.payload)
+            Ok(reply.payload.into())
         })
     }
 }

@@ -129,7 +129,7 @@ async fn retention_deletes_whole_expired_segments_and_service_goes_on() {
     for i in 0..40 {
         let records = (0..10)
             .map(|j| v1::PutRecordsRequestEntry {
-                data: vec![b'x'; 100],
+                data: vec![b'x'; 100].into(),
                 partition_key: format!("k{i}-{j}"),
                 ..Default::default()
             })
@@ -191,7 +191,7 @@ async fn retention_deletes_whole_expired_segments_and_service_goes_on() {
     let r = api
         .put_record(v1::PutRecordRequest {
             stream_name: "r".into(),
-            data: b"after".to_vec(),
+            data: b"after".to_vec().into(),
             partition_key: "k".into(),
             ..Default::default()
         })
@@ -199,7 +199,7 @@ async fn retention_deletes_whole_expired_segments_and_service_goes_on() {
         .unwrap();
     let after = read_all(&api, "r", "shardId-000000000000").await;
     assert_eq!(after.last().unwrap().sequence_number, r.sequence_number);
-    assert_eq!(after.last().unwrap().data, b"after");
+    assert_eq!(&after.last().unwrap().data[..], b"after");
     for n in &nodes {
         n.shutdown().await;
     }
@@ -218,7 +218,7 @@ async fn follower_reads_serve_committed_records_from_the_local_replica() {
         let r = api
             .put_record(v1::PutRecordRequest {
                 stream_name: "f".into(),
-                data: format!("r{i}").into_bytes(),
+                data: format!("r{i}").into_bytes().into(),
                 partition_key: "k".into(),
                 ..Default::default()
             })
@@ -273,7 +273,7 @@ async fn concurrent_writes_share_entries_and_keep_their_own_sequence_numbers() {
     let first = api
         .put_record(v1::PutRecordRequest {
             stream_name: "g".into(),
-            data: b"first".to_vec(),
+            data: b"first".to_vec().into(),
             partition_key: "first".into(),
             ..Default::default()
         })
@@ -298,7 +298,7 @@ async fn concurrent_writes_share_entries_and_keep_their_own_sequence_numbers() {
                     let r = api
                         .put_record(v1::PutRecordRequest {
                             stream_name: "g".into(),
-                            data: data.clone(),
+                            data: data.clone().into(),
                             partition_key: key.clone(),
                             ..Default::default()
                         })
@@ -315,7 +315,7 @@ async fn concurrent_writes_share_entries_and_keep_their_own_sequence_numbers() {
                             records: datas
                                 .iter()
                                 .map(|d| v1::PutRecordsRequestEntry {
-                                    data: d.clone(),
+                                    data: d.clone().into(),
                                     partition_key: key.clone(),
                                     ..Default::default()
                                 })
@@ -371,7 +371,7 @@ async fn concurrent_writes_share_entries_and_keep_their_own_sequence_numbers() {
         let got: Vec<&[u8]> = read
             .iter()
             .filter(|r| r.partition_key == key)
-            .map(|r| r.data.as_slice())
+            .map(|r| &r.data[..])
             .collect();
         let want: Vec<Vec<u8>> = acked
             .iter()
@@ -404,7 +404,7 @@ async fn get_records_long_poll_answers_with_the_next_record() {
         async move {
             api.put_record(v1::PutRecordRequest {
                 stream_name: "w".into(),
-                data: data.to_vec(),
+                data: data.to_vec().into(),
                 partition_key: "k".into(),
                 ..Default::default()
             })
@@ -446,7 +446,7 @@ async fn get_records_long_poll_answers_with_the_next_record() {
     let acked = put(b"second").await.unwrap();
     let r = waiting.await.unwrap().unwrap();
     assert_eq!(r.records.len(), 1, "{r:?}");
-    assert_eq!(r.records[0].data, b"second");
+    assert_eq!(&r.records[0].data[..], b"second");
     assert_eq!(r.records[0].sequence_number, acked.sequence_number);
 
     let err = read(1_001).await.unwrap_err();
@@ -467,7 +467,7 @@ async fn a_replica_whose_storage_fails_shows_as_failed_and_the_shard_goes_on() {
     let put = |i: usize| {
         api.put_record(v1::PutRecordRequest {
             stream_name: "d".into(),
-            data: vec![b'x'; 500],
+            data: vec![b'x'; 500].into(),
             partition_key: format!("k{i}"),
             ..Default::default()
         })

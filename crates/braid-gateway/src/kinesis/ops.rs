@@ -703,7 +703,7 @@ pub(crate) fn put_record_request(i: &mut Input) -> v1::PutRecordRequest {
     v1::PutRecordRequest {
         stream_name,
         stream_arn,
-        data: i.take_blob("Data"),
+        data: i.take_blob("Data").into(),
         partition_key: i.string("PartitionKey"),
         explicit_hash_key: i.string("ExplicitHashKey"),
         sequence_number_for_ordering: i.string("SequenceNumberForOrdering"),
@@ -736,7 +736,7 @@ pub(crate) fn put_records_request(i: &mut Input) -> v1::PutRecordsRequest {
         .into_iter()
         .filter_map(|t| match t {
             Typed::Struct(mut e) => Some(v1::PutRecordsRequestEntry {
-                data: e.take_blob("Data"),
+                data: e.take_blob("Data").into(),
                 partition_key: e.string("PartitionKey"),
                 explicit_hash_key: e.string("ExplicitHashKey"),
             }),
@@ -862,7 +862,7 @@ async fn get_records<B: Backend>(b: &B, i: Input) -> Out {
                             "ApproximateArrivalTimestamp",
                             Value::Timestamp(rec.approximate_arrival_timestamp_ms),
                         ),
-                        ("Data", Value::Bytes(rec.data)),
+                        ("Data", Value::Bytes(rec.data.into())),
                         ("PartitionKey", Value::str(rec.partition_key)),
                     ])
                 })

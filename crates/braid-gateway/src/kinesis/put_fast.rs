@@ -125,7 +125,7 @@ impl Top {
                 return None;
             }
             out.push(v1::PutRecordsRequestEntry {
-                data,
+                data: data.into(),
                 partition_key,
                 explicit_hash_key: e.explicit_hash_key.unwrap_or_default(),
             });
@@ -154,7 +154,7 @@ impl Top {
         Some(Fast::Record(v1::PutRecordRequest {
             stream_name: self.stream_name.unwrap_or_default(),
             stream_arn: self.stream_arn.unwrap_or_default(),
-            data,
+            data: data.into(),
             partition_key,
             explicit_hash_key: self.explicit_hash_key.unwrap_or_default(),
             sequence_number_for_ordering: self.sequence_number_for_ordering.unwrap_or_default(),

@@ -273,7 +273,7 @@ impl Backend for Fake {
                     sequence_number: "49600000000000000000000000000000000000000000000000000001"
                         .into(),
                     approximate_arrival_timestamp_ms: ARRIVAL_MS,
-                    data: vec![0, 1, 2, 255],
+                    data: vec![0, 1, 2, 255].into(),
                     partition_key: "pk".into(),
                 }],
                 next_shard_iterator: "AAAAnext".into(),

@@ -184,22 +184,26 @@ async fn produce(
         } else {
             cfg.batch.min(ids.end - id)
         };
-        let mut entries: Vec<v1::PutRecordsRequestEntry> = (id..id + n)
+        let mut datas: Vec<(u64, Vec<u8>)> = (id..id + n)
             .map(|rid| {
                 let offset = rng.gen_range(0..=POOL_SLACK);
                 let mut data = pool[offset..offset + cfg.size].to_vec();
                 data[8..16].copy_from_slice(&rid.to_le_bytes());
-                v1::PutRecordsRequestEntry {
-                    data,
-                    partition_key: format!("{rid:016x}"),
-                    explicit_hash_key: String::new(),
-                }
+                (rid, data)
             })
             .collect();
         let sent_ns = unix_nanos().to_le_bytes();
-        for e in &mut entries {
-            e.data[..8].copy_from_slice(&sent_ns);
+        for (_, d) in &mut datas {
+            d[..8].copy_from_slice(&sent_ns);
         }
+        let mut entries: Vec<v1::PutRecordsRequestEntry> = datas
+            .into_iter()
+            .map(|(rid, data)| v1::PutRecordsRequestEntry {
+                data: data.into(),
+                partition_key: format!("{rid:016x}"),
+                explicit_hash_key: String::new(),
+            })
+            .collect();
         let t0 = Instant::now();
         let result = if let Some(http) = http.as_mut() {
             if cfg.single {

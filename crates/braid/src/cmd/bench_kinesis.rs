@@ -543,12 +543,12 @@ mod tests {
     fn bodies_are_aws_json() {
         let records = vec![
             v1::PutRecordsRequestEntry {
-                data: b"hello".to_vec(),
+                data: b"hello".to_vec().into(),
                 partition_key: "k1".into(),
                 explicit_hash_key: String::new(),
             },
             v1::PutRecordsRequestEntry {
-                data: vec![0, 255, 7],
+                data: vec![0, 255, 7].into(),
                 partition_key: "k\"2".into(),
                 explicit_hash_key: "42".into(),
             },

@@ -207,7 +207,7 @@ mod tests {
         let r = v1::Record {
             sequence_number: "49".into(),
             approximate_arrival_timestamp_ms: 0,
-            data: b"a\nb\\".to_vec(),
+            data: b"a\nb\\".to_vec().into(),
             partition_key: "k".into(),
         };
         assert_eq!(

@@ -98,7 +98,7 @@ pub async fn run(conn: &ConnArgs, args: PutArgs) -> anyhow::Result<()> {
                 .collect(),
         };
         let entry = v1::PutRecordsRequestEntry {
-            data: line.clone(),
+            data: line.clone().into(),
             partition_key,
             explicit_hash_key: args.explicit_hash_key.clone().unwrap_or_default(),
         };
