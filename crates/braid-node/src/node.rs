@@ -531,21 +531,45 @@ impl Node {
         if group == CONTROL_GROUP {
             return self.control.metrics().borrow().current_leader;
         }
-        self.group(group)
-            .and_then(|g| g.raft.metrics().borrow().current_leader)
+        // A replica stopped on a storage error keeps the metrics it had when it stopped (often
+        // "I lead"): its view of the leader is stale, so this node knows none.
+        self.group(group).and_then(|g| {
+            let m = g.raft.metrics();
+            let m = m.borrow();
+            m.running_state
+                .is_ok()
+                .then_some(m.current_leader)
+                .flatten()
+        })
     }
 
-    /// Candidate nodes for a group when no leader is known: its replicas per the catalog.
+    /// Whether this node's replica of `group` stopped on an error (until the node restarts).
+    fn replica_failed(&self, group: GroupId) -> bool {
+        group != CONTROL_GROUP
+            && self
+                .group(group)
+                .is_some_and(|g| g.raft.metrics().borrow().running_state.is_err())
+    }
+
+    /// Candidate nodes for a group when no leader is known: its replicas per the catalog, but
+    /// not this node's if it failed.
     fn replicas_of(&self, group: GroupId) -> Vec<NodeId> {
         if group == CONTROL_GROUP {
             return self.config.peers.iter().map(|p| p.id).collect();
         }
+        let failed_here = self.replica_failed(group);
         self.control_sm.read(|st| {
             st.streams
                 .values()
                 .flat_map(|s| s.shards.iter())
                 .find(|sh| sh.group == group)
-                .map(|sh| sh.replicas.clone())
+                .map(|sh| {
+                    sh.replicas
+                        .iter()
+                        .copied()
+                        .filter(|r| !(failed_here && *r == self.id))
+                        .collect()
+                })
                 .unwrap_or_default()
         })
     }
@@ -662,7 +686,15 @@ impl Node {
             }
         };
         loop {
-            if matches!(rx.borrow_and_update().current_leader, Some(l) if l != from) {
+            let (stopped, leader) = {
+                let m = rx.borrow_and_update();
+                (m.running_state.is_err(), m.current_leader)
+            };
+            if stopped {
+                // A stopped replica learns nothing more: the forward's own timeout decides.
+                return std::future::pending().await;
+            }
+            if matches!(leader, Some(l) if l != from) {
                 return;
             }
             if rx.changed().await.is_err() {

@@ -522,3 +522,87 @@ async fn a_replica_whose_storage_fails_shows_as_failed_and_the_shard_goes_on() {
         n.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_fsync_failure_on_the_leader_acknowledges_nothing_that_is_not_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = start_cluster(dir.path()).await;
+    let api = Api::new(nodes[0].clone());
+    create_active_stream(&nodes, &api, "f").await;
+    let put = |key: String| {
+        api.put_record(v1::PutRecordRequest {
+            stream_name: "f".into(),
+            data: key.clone().into_bytes().into(),
+            partition_key: key,
+            ..Default::default()
+        })
+    };
+    // (sequence number, key) of every acknowledged record.
+    let mut acked: Vec<(String, String)> = Vec::new();
+    let r = put("before".into()).await.expect("stream writable");
+    acked.push((r.sequence_number, "before".into()));
+
+    let group = nodes[0].control_sm.read(|s| s.streams["f"].shards[0].group);
+    let leader_id = nodes[0].leader_of(group).unwrap();
+    let leader = nodes.iter().find(|n| n.id == leader_id).unwrap().clone();
+    leader.group(group).unwrap().log.fail_next_sync();
+
+    // The next entry cannot be made durable on the leader: its write must not be acknowledged
+    // unless it was made durable on a quorum after all (under a new leader, after a retry).
+    let failed_write = put("during".into()).await;
+    eprintln!("the write whose fsync failed answered: {failed_write:?}");
+    if let Ok(r) = &failed_write {
+        acked.push((r.sequence_number.clone(), "during".into()));
+    }
+    let failure = || {
+        leader
+            .local_status()
+            .groups
+            .iter()
+            .find(|g| g.group == group)
+            .and_then(|g| g.failed.clone())
+    };
+    eventually("the leader's replica stops on the fsync error", || {
+        failure().is_some()
+    })
+    .await;
+    assert!(
+        failure().unwrap().contains("injected fsync failure"),
+        "{:?}",
+        failure()
+    );
+
+    // The other two replicas elect a leader and the shard takes writes again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for i in 0..20 {
+        let key = format!("after-{i}");
+        loop {
+            match put(key.clone()).await {
+                Ok(r) => {
+                    acked.push((r.sequence_number, key));
+                    break;
+                }
+                Err(e) => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "no write succeeded within 30 s of the fsync failure: {e:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+    assert_ne!(nodes[0].leader_of(group), Some(leader_id));
+
+    // Every acknowledged record is there, once, with its own data.
+    let read = read_all(&api, "f", "shardId-000000000000").await;
+    for (seq, key) in &acked {
+        let found: Vec<&v1::Record> = read.iter().filter(|r| &r.sequence_number == seq).collect();
+        assert_eq!(found.len(), 1, "acknowledged {key} at {seq}: {found:?}");
+        assert_eq!(&found[0].partition_key, key);
+        assert_eq!(&found[0].data[..], key.as_bytes());
+    }
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}

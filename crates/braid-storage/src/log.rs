@@ -5,7 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use braid_types::limits::{ENTRY_BYTES_MAX, SEGMENT_BYTES_MAX};
@@ -208,6 +208,8 @@ pub struct SegmentLog {
     /// Serializes `purge_upto` calls (which write the purge file without the state lock).
     purge_lock: Mutex<()>,
     fsyncs: AtomicU64,
+    /// Fault injection: the next group-commit fsync fails (see [`SegmentLog::fail_next_sync`]).
+    fail_next_sync: AtomicBool,
 }
 
 const _: () = {
@@ -285,6 +287,7 @@ impl SegmentLog {
             synced: Condvar::new(),
             purge_lock: Mutex::new(()),
             fsyncs: AtomicU64::new(0),
+            fail_next_sync: AtomicBool::new(false),
         };
         log.recover()?;
         Ok(log)
@@ -706,7 +709,14 @@ impl SegmentLog {
             st.sync_in_flight = true;
             drop(st);
 
-            let res = self.fsync_file(&file, &self.segment_path(base));
+            let res = if self.fail_next_sync.swap(false, Ordering::SeqCst) {
+                Err(StorageError::io(
+                    format!("fsyncing {}", self.segment_path(base).display()),
+                    io::Error::other("injected fsync failure"),
+                ))
+            } else {
+                self.fsync_file(&file, &self.segment_path(base))
+            };
 
             st = self.lock();
             st.sync_in_flight = false;
@@ -722,6 +732,13 @@ impl SegmentLog {
                 st.durable = st.durable.max(last);
             }
         }
+    }
+
+    /// Fault injection for tests (the seam `tests/` and `braid-node`'s in-process tests use): the
+    /// next [`sync`](Self::sync) that has entries to make durable fails as an fsync error would,
+    /// without calling fsync; the log then refuses writes and syncs, as after a real one.
+    pub fn fail_next_sync(&self) {
+        self.fail_next_sync.store(true, Ordering::SeqCst);
     }
 
     /// Index of the last durable entry (`None` if nothing stored is durable yet).
@@ -1097,6 +1114,29 @@ mod tests {
         let log = SegmentLog::open(dir.path(), LogConfig::default()).unwrap();
         let st = log.lock();
         assert_eq!(st.segments.capacity(), 0);
+    }
+
+    #[test]
+    fn a_failed_fsync_fails_the_sync_and_every_later_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SegmentLog::open(dir.path(), LogConfig::default()).unwrap();
+        log.append(1, 0, b"durable").unwrap();
+        log.sync().unwrap();
+        log.append(2, 0, b"not durable").unwrap();
+        log.fail_next_sync();
+        let err = log.sync().unwrap_err();
+        assert!(err.to_string().contains("injected fsync failure"), "{err}");
+        assert_eq!(
+            log.synced_index(),
+            Some(1),
+            "entry 2 never counted as durable"
+        );
+        assert!(matches!(log.sync(), Err(StorageError::Failed)));
+        assert!(matches!(log.append(3, 0, b"x"), Err(StorageError::Failed)));
+        drop(log);
+        // Reopened, the log serves what it has; entry 1 was made durable before the failure.
+        let log = SegmentLog::open(dir.path(), LogConfig::default()).unwrap();
+        assert_eq!(log.read(1).unwrap().unwrap().1, b"durable");
     }
 
     #[test]
