@@ -858,7 +858,12 @@ impl Node {
                         quiesced| {
             groups.push(GroupStatus {
                 group,
-                leader: m.current_leader,
+                // A stopped replica's view of the leader is frozen, not current.
+                leader: m
+                    .running_state
+                    .is_ok()
+                    .then_some(m.current_leader)
+                    .flatten(),
                 term: m.current_term,
                 last_log_index: m.last_log_index,
                 committed,

@@ -593,6 +593,16 @@ async fn an_fsync_failure_on_the_leader_acknowledges_nothing_that_is_not_durable
         }
     }
     assert_ne!(nodes[0].leader_of(group), Some(leader_id));
+    let status = api.cluster_status().await.unwrap();
+    let shard = status.shards.iter().find(|s| s.group_id == group).unwrap();
+    assert_ne!(shard.leader_node_id, leader_id, "{shard:?}");
+    assert_ne!(shard.leader_node_id, 0, "{shard:?}");
+    let broken = shard
+        .replicas
+        .iter()
+        .find(|r| r.node_id == leader_id)
+        .unwrap();
+    assert!(broken.failed.contains("fsync"), "{shard:?}");
 
     // Every acknowledged record is there, once, with its own data.
     let read = read_all(&api, "f", "shardId-000000000000").await;
