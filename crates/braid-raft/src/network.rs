@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
@@ -105,9 +105,14 @@ impl<C: BraidTypeConfig> GroupConnection<C> {
             .transport
             .call(self.target, &self.addr, self.group, kind, payload);
         let reply = match tokio::time::timeout(option.hard_ttl(), fut).await {
+            // A slow answer (openraft gives AppendEntries one heartbeat interval) is not a
+            // lost peer: `Unreachable` would make openraft stop replicating to it for a backoff.
             Err(_) => {
-                return Err(RPCError::Unreachable(Unreachable::new(
-                    &TransportError::Unreachable("timeout".into()),
+                return Err(RPCError::Network(NetworkError::new(
+                    &TransportError::Network(format!(
+                        "no answer within {} ms",
+                        option.hard_ttl().as_millis()
+                    )),
                 )))
             }
             Ok(Err(e @ TransportError::Unreachable(_))) => {
@@ -122,7 +127,24 @@ impl<C: BraidTypeConfig> GroupConnection<C> {
     }
 }
 
+/// The intervals of [`RaftNetwork::backoff`]: doubling from
+/// `RAFT_UNREACHABLE_BACKOFF_MS_MIN` to `RAFT_UNREACHABLE_BACKOFF_MS_MAX`, then that forever.
+fn unreachable_backoff() -> impl Iterator<Item = std::time::Duration> + Send + 'static {
+    let min = braid_types::limits::RAFT_UNREACHABLE_BACKOFF_MS_MIN;
+    let max = braid_types::limits::RAFT_UNREACHABLE_BACKOFF_MS_MAX;
+    std::iter::successors(Some(min), move |ms| Some((ms * 2).min(max)))
+        .map(std::time::Duration::from_millis)
+}
+
 impl<C: BraidTypeConfig> RaftNetwork<C> for GroupConnection<C> {
+    /// After an `Unreachable` error (peer down, its queue full, or the group not opened there
+    /// yet, as right after a stream is created), openraft sends nothing to that peer for these
+    /// intervals, until one call succeeds: short at first, so that a group that opens a moment
+    /// late is not left behind for long, and up to openraft's default for a peer that is down.
+    fn backoff(&self) -> Backoff {
+        Backoff::new(unreachable_backoff())
+    }
+
     async fn append_entries(
         &mut self,
         req: AppendEntriesRequest<C>,
@@ -178,4 +200,18 @@ pub async fn serve<C: BraidTypeConfig>(
             codec::encode(&raft.install_snapshot(req).await)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreachable_backoff_doubles_up_to_the_cap() {
+        let ms: Vec<u128> = unreachable_backoff()
+            .take(8)
+            .map(|d| d.as_millis())
+            .collect();
+        assert_eq!(ms, [25, 50, 100, 200, 400, 500, 500, 500]);
+    }
 }

@@ -84,6 +84,10 @@ pub const RAFT_BATCHES_IN_FLIGHT_MAX: usize = 8;
 /// number of peers rather than the number of shards. Kept short because openraft 0.9 sends a
 /// group's next append only after its in-flight heartbeat returns: 5 ms put the single-put p99
 /// at 7.5 ms, 1 ms at 3.4 ms (docs/perf/2026-11-26-quiet.md).
+/// How long a group stops replicating to a peer after it was unreachable: doubling from the min
+/// to the max (openraft's default is a constant 500 ms) until a call succeeds.
+pub const RAFT_UNREACHABLE_BACKOFF_MS_MIN: u64 = 25;
+pub const RAFT_UNREACHABLE_BACKOFF_MS_MAX: u64 = 500;
 pub const RAFT_HEARTBEAT_LINGER_MS: u64 = 1;
 /// Small Raft messages waiting per peer (bounded queue; a full queue fails the message, which
 /// openraft retries like a network error).

@@ -131,8 +131,14 @@ impl Errors {
     }
 }
 
+/// A call at least this slow is reported on stderr with its time (at most
+/// `SLOW_CALLS_REPORTED_MAX` per producer).
+const SLOW_CALL: Duration = Duration::from_millis(250);
+const SLOW_CALLS_REPORTED_MAX: u32 = 5;
+
 struct ProducerStats {
     latency: Histogram<u64>,
+    slow_calls_reported: u32,
     ok: u64,
     failed: u64,
     calls: u64,
@@ -164,6 +170,7 @@ async fn produce(
     rng.fill(&mut pool[..]);
     let mut stats = ProducerStats {
         latency: new_histogram(),
+        slow_calls_reported: 0,
         ok: 0,
         failed: 0,
         calls: 0,
@@ -238,7 +245,19 @@ async fn produce(
                     u64::from(resp.failed_record_count).min(n)
                 })
         };
-        stats.latency.saturating_record(micros(t0.elapsed()).max(1));
+        let took = t0.elapsed();
+        stats.latency.saturating_record(micros(took).max(1));
+        if took >= SLOW_CALL && stats.slow_calls_reported < SLOW_CALLS_REPORTED_MAX {
+            // When, to find the cause in the servers' logs.
+            let sent_ms = u64::from_le_bytes(sent_ns) / 1_000_000;
+            eprintln!(
+                "bench: a call took {} ms (sent at {}.{:03} s since the epoch)",
+                took.as_millis(),
+                sent_ms / 1000,
+                sent_ms % 1000
+            );
+            stats.slow_calls_reported += 1;
+        }
         stats.calls += 1;
         match result {
             Ok(failed) => {
