@@ -77,9 +77,10 @@ struct Inner {
     options: ClientOptions,
     /// Which endpoint leads each open shard of the streams written to (a hint).
     routes: RouteCache,
-    /// The endpoint each node answers on, from ClusterStatus; asked again only when a leader's
-    /// node is missing from it.
-    nodes: Mutex<Arc<HashMap<u64, usize>>>,
+    /// The endpoint each node answers on, from ClusterStatus, and when it was asked; asked
+    /// again only when a leader's node is missing from it, at most every
+    /// `CLIENT_NODES_REFRESH_MS`.
+    nodes: Mutex<(Option<Instant>, Arc<HashMap<u64, usize>>)>,
 }
 
 impl fmt::Debug for Client {
@@ -180,7 +181,7 @@ impl Client {
                 current: AtomicUsize::new(0),
                 options,
                 routes: RouteCache::default(),
-                nodes: Mutex::new(Arc::new(HashMap::new())),
+                nodes: Mutex::new((None, Arc::new(HashMap::new()))),
             }),
         })
     }
@@ -218,12 +219,13 @@ impl Client {
         self.call_at(op, None, req, f).await
     }
 
-    /// [`call`](Self::call) whose first attempt goes to endpoint `first` (a shard's leader),
-    /// when given; retries fail over as usual.
+    /// [`call`](Self::call) whose first attempt goes to endpoint `first` (the leader of a shard
+    /// of `stream`), when given; retries fail over as usual. A failed routed attempt makes the
+    /// client forget the stream's routes (its leader may be down) until they are asked again.
     async fn call_at<Req, Resp, F, Fut>(
         &self,
         op: &'static str,
-        first: Option<usize>,
+        first: Option<(usize, &str)>,
         req: Req,
         f: F,
     ) -> Result<Resp, ClientError>
@@ -238,10 +240,11 @@ impl Client {
         let mut attempt = 0u32;
         loop {
             let position = inner.current.load(Ordering::Relaxed);
-            let idx = match first {
-                Some(i) if attempt == 0 && i < n => i,
-                _ => position % n,
+            let routed = match first {
+                Some((i, stream)) if attempt == 0 && i < n => Some((i, stream)),
+                _ => None,
             };
+            let idx = routed.map_or(position % n, |(i, _)| i);
             let err = match tokio::time::timeout(timeout, f(self.grpc(idx), req.clone())).await {
                 Ok(Ok(resp)) => return Ok(resp.into_inner()),
                 Ok(Err(status)) => match status_to_error(&status) {
@@ -255,6 +258,9 @@ impl Client {
                     inner.endpoints[idx], inner.options.timeout_ms
                 )),
             };
+            if let (Some((_, stream)), true) = (routed, err.is_retryable()) {
+                inner.routes.forget(stream);
+            }
             if !err.is_retryable() || attempt >= inner.options.retries {
                 return Err(err);
             }
@@ -470,6 +476,7 @@ impl Client {
             explicit_hash_key: explicit_hash_key.unwrap_or_default(),
             ..Default::default()
         };
+        let first = first.map(|i| (i, stream));
         self.call_at("PutRecord", first, req, |mut c, r| async move {
             c.put_record(r).await
         })
@@ -482,17 +489,28 @@ impl Client {
     ///
     /// With [`ClientOptions::route_to_leaders`], the records are sent to their shards' leaders: one
     /// `PutRecords` call per leading endpoint, at once, answered as one response in the order of
-    /// `entries`. A call that fails as a whole after its retries fails only its own records
-    /// (`InternalFailure`, or `ProvisionedThroughputExceededException`), as a shard's failure
-    /// does on the server; the error is returned only when every call failed. A batch the server
-    /// would refuse as a whole (too many records, a bad key) is sent unsplit, so that the error is
-    /// the server's.
+    /// `entries`. A call that fails as a whole after its retries with a retryable error fails
+    /// only its own records (`InternalFailure`, or `ProvisionedThroughputExceededException`), as
+    /// a shard's failure does on the server; the error itself is returned when every call failed
+    /// or when one failed with an error retrying cannot fix (some records may then be stored, as
+    /// after a lost answer). A batch the server would refuse as a whole (too many records or
+    /// bytes, a record over 1 MiB, a bad key) is sent unsplit, so that the error is the
+    /// server's.
     pub async fn put_records(
         &self,
         stream: &str,
         entries: Vec<v1::PutRecordsRequestEntry>,
     ) -> Result<v1::PutRecordsResponse, ClientError> {
-        let plan = if (1..=limits::PUT_RECORDS_COUNT_MAX).contains(&entries.len()) {
+        let bytes: usize = entries
+            .iter()
+            .map(|e| e.data.len() + e.partition_key.len())
+            .sum();
+        let plan = if (1..=limits::PUT_RECORDS_COUNT_MAX).contains(&entries.len())
+            && bytes <= limits::PUT_RECORDS_BYTES_MAX
+            && entries
+                .iter()
+                .all(|e| e.data.len() <= limits::RECORD_DATA_BYTES_MAX)
+        {
             self.routes(stream).and_then(|r| {
                 entries
                     .iter()
@@ -541,6 +559,7 @@ impl Client {
             records: entries,
             ..Default::default()
         };
+        let first = first.map(|i| (i, stream));
         self.call_at("PutRecords", first, req, |mut c, r| async move {
             c.put_records(r).await
         })
@@ -550,21 +569,35 @@ impl Client {
     /// The stream's routes as known now (none with [`ClientOptions::route_to_leaders`] off).
     /// Starts a background refresh when they are due one; never waits for it.
     fn routes(&self, stream: &str) -> Option<Arc<StreamRoutes>> {
-        if !self.inner.options.route_to_leaders {
+        // With one endpoint every call goes there anyway.
+        if !self.inner.options.route_to_leaders || self.inner.endpoints.len() < 2 {
             return None;
         }
         let (routes, refresh) = self.inner.routes.get(stream);
         if refresh {
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                let client = self.clone();
-                let stream = stream.to_string();
+            let client = self.clone();
+            let name = stream.to_string();
+            let spawned = tokio::runtime::Handle::try_current().map(|rt| {
                 rt.spawn(async move {
-                    let routes = client.fetch_routes(&stream).await;
-                    if let Err(e) = &routes {
-                        tracing::debug!(stream, error = %e, "write routes not refreshed");
-                    }
-                    client.inner.routes.set(&stream, routes.ok());
-                });
+                    let stream = name;
+                    let limit = Duration::from_millis(limits::CLIENT_ROUTES_FETCH_MS_MAX);
+                    let routes =
+                        match tokio::time::timeout(limit, client.fetch_routes(&stream)).await {
+                            Ok(Ok(r)) => Some(r),
+                            Ok(Err(e)) => {
+                                tracing::debug!(stream, error = %e, "routes not refreshed");
+                                None
+                            }
+                            Err(_) => {
+                                tracing::debug!(stream, "routes not refreshed in time");
+                                None
+                            }
+                        };
+                    client.inner.routes.set(&stream, routes);
+                })
+            });
+            if spawned.is_err() {
+                self.inner.routes.set(stream, None);
             }
         }
         routes
@@ -573,16 +606,18 @@ impl Client {
     /// Asks the cluster where the stream's open shards and their leaders are.
     async fn fetch_routes(&self, stream: &str) -> Result<StreamRoutes, ClientError> {
         let description = self.describe_stream(stream).await?;
-        let known = self.inner.nodes.lock().expect("nodes lock").clone();
+        let (asked, known) = self.inner.nodes.lock().expect("nodes lock").clone();
         let missing = description
             .shards
             .iter()
             .flat_map(|s| &s.replicas)
             .any(|r| r.leader && !known.contains_key(&r.node_id));
-        let nodes = if missing || known.is_empty() {
+        let stale = asked
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(limits::CLIENT_NODES_REFRESH_MS));
+        let nodes = if missing && stale {
             let status = self.cluster_status().await?;
             let nodes = Arc::new(node_endpoints(&status, &self.inner.endpoints));
-            *self.inner.nodes.lock().expect("nodes lock") = nodes.clone();
+            *self.inner.nodes.lock().expect("nodes lock") = (Some(Instant::now()), nodes.clone());
             nodes
         } else {
             known
@@ -613,14 +648,19 @@ impl Client {
             ..Default::default()
         };
         let resp = self
-            .call_at("GetShardIterator", first, req, |mut c, r| async move {
-                c.get_shard_iterator(r).await
-            })
+            .call_at(
+                "GetShardIterator",
+                first.map(|i| (i, stream)),
+                req,
+                |mut c, r| async move { c.get_shard_iterator(r).await },
+            )
             .await?;
         Ok(resp.shard_iterator)
     }
 
-    /// Reads records at `iterator`; `limit` 0 means the server's maximum (10,000).
+    /// Reads records at `iterator`; `limit` 0 means the server's maximum (10,000). Each record's
+    /// `data` is a slice of the response's buffer: keeping one record keeps the whole response
+    /// (up to 10 MiB) in memory; copy it out (`to_vec`) to keep records long.
     pub async fn get_records(
         &self,
         iterator: &str,
@@ -668,6 +708,7 @@ impl Client {
             wait_ms,
             ..Default::default()
         };
+        let first = first.map(|i| (i, stream));
         self.call_at("GetRecords", first, req, |mut c, r| async move {
             c.get_records(r).await
         })
@@ -691,8 +732,11 @@ fn merge_put_records(
     n: usize,
     results: Vec<(Vec<usize>, Result<v1::PutRecordsResponse, ClientError>)>,
 ) -> Result<v1::PutRecordsResponse, ClientError> {
-    if results.iter().all(|(_, r)| r.is_err()) {
-        let (_, r) = results.into_iter().next().expect("at least one call");
+    let fatal = results
+        .iter()
+        .position(|(_, r)| r.as_ref().is_err_and(|e| !e.is_retryable()));
+    if let Some(i) = fatal.or_else(|| results.iter().all(|(_, r)| r.is_err()).then_some(0)) {
+        let (_, r) = results.into_iter().nth(i).expect("that call");
         return r;
     }
     let mut out = vec![v1::PutRecordsResultEntry::default(); n];
@@ -874,6 +918,20 @@ mod tests {
         .unwrap();
         assert_eq!(merged.failed_record_count, 2);
         assert_eq!(merged.records[2].sequence_number, "20");
+
+        // One call failed with an error retrying cannot fix: that error, as unsplit.
+        let err = merge_put_records(
+            2,
+            vec![
+                (vec![0], Ok(ok(1, 10))),
+                (
+                    vec![1],
+                    Err(ClientError::api(ErrorCode::InvalidArgument, "too big")),
+                ),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::InvalidArgument));
 
         // Every call failed: the error itself.
         let err = merge_put_records(

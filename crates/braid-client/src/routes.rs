@@ -121,6 +121,8 @@ struct Entry {
     /// When the last refresh began; none is started again before
     /// [`limits::CLIENT_ROUTES_REFRESH_MS`] has passed.
     refreshed: Instant,
+    /// A refresh is running (at most one per stream).
+    refreshing: bool,
 }
 
 /// The routes of every stream a client wrote to, with the time of their last refresh.
@@ -141,9 +143,10 @@ impl RouteCache {
         let interval = Duration::from_millis(limits::CLIENT_ROUTES_REFRESH_MS);
         match streams.get_mut(stream) {
             Some(e) => {
-                let due = now.duration_since(e.refreshed) >= interval;
+                let due = !e.refreshing && now.duration_since(e.refreshed) >= interval;
                 if due {
                     e.refreshed = now;
+                    e.refreshing = true;
                 }
                 (e.routes.clone(), due)
             }
@@ -156,6 +159,7 @@ impl RouteCache {
                     Entry {
                         routes: None,
                         refreshed: now,
+                        refreshing: true,
                     },
                 );
                 (None, true)
@@ -169,6 +173,21 @@ impl RouteCache {
         let mut streams = self.streams.lock().expect("route cache lock");
         if let Some(e) = streams.get_mut(stream) {
             e.routes = routes.map(std::sync::Arc::new);
+            e.refreshing = false;
+        }
+    }
+
+    /// Drops the stream's routes after a routed call failed (its leader may be down) and makes
+    /// the next call start a refresh, unless one is running.
+    pub fn forget(&self, stream: &str) {
+        let mut streams = self.streams.lock().expect("route cache lock");
+        if let Some(e) = streams.get_mut(stream) {
+            e.routes = None;
+            if let Some(t) =
+                Instant::now().checked_sub(Duration::from_millis(limits::CLIENT_ROUTES_REFRESH_MS))
+            {
+                e.refreshed = t;
+            }
         }
     }
 }
@@ -283,12 +302,21 @@ mod tests {
     }
 
     #[test]
-    fn one_refresh_per_interval() {
+    fn one_refresh_at_a_time_and_per_interval() {
         let c = RouteCache::default();
         assert_eq!(c.get("s"), (None, true));
         assert_eq!(c.get("s"), (None, false));
         c.set("s", Some(StreamRoutes::default()));
-        assert_eq!(c.get("s").0.as_deref(), Some(&StreamRoutes::default()));
+        assert_eq!(
+            c.get("s"),
+            (Some(std::sync::Arc::new(StreamRoutes::default())), false),
+            "not due again within the interval"
+        );
+        // A failed routed call forgets the routes and makes a refresh due at once.
+        c.forget("s");
+        assert_eq!(c.get("s"), (None, true));
+        // While that refresh runs, no other starts.
+        assert_eq!(c.get("s"), (None, false));
         c.set("s", None);
         assert_eq!(c.get("s").0, None);
     }

@@ -663,7 +663,9 @@ impl Node {
                             "no leader for group {group}"
                         )));
                     }
-                    if leader.is_some() && leader != target {
+                    // A hint naming this node is stale when its replica stopped.
+                    let stale = leader == Some(self.id) && self.replica_failed(group);
+                    if leader.is_some() && leader != target && !stale {
                         hint = leader;
                     } else {
                         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -821,7 +823,7 @@ impl Node {
         let (term, last_log, applied) = {
             let m = g.raft.metrics();
             let m = m.borrow();
-            if m.state != ServerState::Leader {
+            if m.state != ServerState::Leader || m.running_state.is_err() {
                 return None;
             }
             (

@@ -68,6 +68,11 @@ impl Node {
             let (state, term, last, applied, followers_done, followers) = {
                 let m = g.raft.metrics();
                 let m = m.borrow();
+                if m.running_state.is_err() {
+                    // A stopped replica's frozen "leader, all caught up" must not keep its
+                    // followers quiet: they have to elect a new leader.
+                    continue;
+                }
                 let last = m.last_log_index;
                 let followers: Vec<NodeId> = m
                     .replication

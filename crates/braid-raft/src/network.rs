@@ -3,7 +3,10 @@
 //! (one HTTP/2 connection per peer, multiplexing all groups).
 
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+
+use braid_types::limits::RAFT_TIMEOUTS_BEFORE_UNREACHABLE;
 
 use futures::future::BoxFuture;
 use openraft::error::{
@@ -71,6 +74,8 @@ pub struct GroupConnection<C> {
     target: u64,
     addr: String,
     transport: Arc<dyn RaftTransport>,
+    /// Calls to this peer that timed out in a row (reset by any answer).
+    timeouts: AtomicU32,
     _c: PhantomData<C>,
 }
 
@@ -83,6 +88,7 @@ impl<C: BraidTypeConfig> RaftNetworkFactory<C> for GroupNetworkFactory<C> {
             target,
             addr: node.addr.clone(),
             transport: self.transport.clone(),
+            timeouts: AtomicU32::new(0),
             _c: PhantomData,
         }
     }
@@ -105,21 +111,30 @@ impl<C: BraidTypeConfig> GroupConnection<C> {
             .transport
             .call(self.target, &self.addr, self.group, kind, payload);
         let reply = match tokio::time::timeout(option.hard_ttl(), fut).await {
-            // A slow answer (openraft gives AppendEntries one heartbeat interval) is not a
-            // lost peer: `Unreachable` would make openraft stop replicating to it for a backoff.
+            // A slow answer (openraft gives AppendEntries one heartbeat interval) is not a lost
+            // peer: `Unreachable` would make openraft stop replicating to it for a backoff, so
+            // it is retried at once; only a peer silent for several calls in a row counts as
+            // unreachable (and is not sent the same entries every 100 ms).
             Err(_) => {
-                return Err(RPCError::Network(NetworkError::new(
-                    &TransportError::Network(format!(
-                        "no answer within {} ms",
-                        option.hard_ttl().as_millis()
-                    )),
-                )))
+                let n = self.timeouts.fetch_add(1, Ordering::Relaxed) + 1;
+                let e = TransportError::Network(format!(
+                    "no answer within {} ms ({n} in a row)",
+                    option.hard_ttl().as_millis()
+                ));
+                return Err(if n >= RAFT_TIMEOUTS_BEFORE_UNREACHABLE {
+                    RPCError::Unreachable(Unreachable::new(&e))
+                } else {
+                    RPCError::Network(NetworkError::new(&e))
+                });
             }
             Ok(Err(e @ TransportError::Unreachable(_))) => {
                 return Err(RPCError::Unreachable(Unreachable::new(&e)))
             }
             Ok(Err(e)) => return Err(RPCError::Network(NetworkError::new(&e))),
-            Ok(Ok(bytes)) => bytes,
+            Ok(Ok(bytes)) => {
+                self.timeouts.store(0, Ordering::Relaxed);
+                bytes
+            }
         };
         let res: Result<Resp, RaftError<u64, E>> =
             codec::decode(&reply).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;

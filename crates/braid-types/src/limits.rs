@@ -37,9 +37,14 @@ pub const STREAM_SHARDS_MAX: u32 = 1024;
 pub const CLUSTER_SHARDS_MAX: u32 = 4096;
 /// Streams in the cluster.
 pub const STREAMS_MAX: usize = 1024;
-/// ListShards / ListStreams page sizes.
 /// How often a client asks again which node leads each shard it puts to or reads.
 pub const CLIENT_ROUTES_REFRESH_MS: u64 = 2_000;
+/// How long one refresh of a client's routes may take (it runs in the background, once at a time
+/// per stream).
+pub const CLIENT_ROUTES_FETCH_MS_MAX: u64 = 2_000;
+/// How often a client asks ClusterStatus which address each node answers on, at most.
+pub const CLIENT_NODES_REFRESH_MS: u64 = 30_000;
+/// ListShards / ListStreams page sizes.
 pub const LIST_SHARDS_PAGE_MAX: u32 = 10_000;
 pub const LIST_STREAMS_PAGE_MAX: u32 = 10_000;
 /// Replicas per shard: one per zone.
@@ -55,10 +60,10 @@ pub const SEGMENT_BYTES_MAX: u64 = 64 * 1024 * 1024;
 /// Entries sent in one AppendEntries RPC. openraft bounds batches by count only, so this times
 /// [`ENTRY_BYTES_MAX`] must fit in one gRPC message.
 pub const RAFT_PAYLOAD_ENTRIES_MAX: u64 = 8;
-/// Largest gRPC message the nodes accept (a full PutRecords, or a batch of Raft entries).
 /// HTTP/2 DATA frames a node or client accepts (the peer sends frames up to this size): a
 /// 500 KiB PutRecords or AppendEntries goes in one frame instead of 32 of the default 16 KiB.
 pub const GRPC_FRAME_BYTES_MAX: u32 = 1024 * 1024;
+/// Largest gRPC message the nodes accept (a full PutRecords, or a batch of Raft entries).
 pub const GRPC_MESSAGE_BYTES_MAX: usize = 96 * 1024 * 1024;
 /// Write calls to one shard waiting to be proposed (the leader's bounded queue in front of the
 /// Raft core; a full queue makes callers wait).
@@ -84,11 +89,14 @@ pub const RAFT_BATCHES_IN_FLIGHT_MAX: usize = 8;
 /// number of peers rather than the number of shards. Kept short because openraft 0.9 sends a
 /// group's next append only after its in-flight heartbeat returns: 5 ms put the single-put p99
 /// at 7.5 ms, 1 ms at 3.4 ms (docs/perf/2026-11-26-quiet.md).
+pub const RAFT_HEARTBEAT_LINGER_MS: u64 = 1;
 /// How long a group stops replicating to a peer after it was unreachable: doubling from the min
 /// to the max (openraft's default is a constant 500 ms) until a call succeeds.
 pub const RAFT_UNREACHABLE_BACKOFF_MS_MIN: u64 = 25;
 pub const RAFT_UNREACHABLE_BACKOFF_MS_MAX: u64 = 500;
-pub const RAFT_HEARTBEAT_LINGER_MS: u64 = 1;
+/// Raft calls to one peer that may time out in a row before the peer counts as unreachable
+/// (and openraft backs off): a slow answer is retried at once, a silent peer is not hammered.
+pub const RAFT_TIMEOUTS_BEFORE_UNREACHABLE: u32 = 3;
 /// Small Raft messages waiting per peer (bounded queue; a full queue fails the message, which
 /// openraft retries like a network error).
 pub const RAFT_BATCH_QUEUE_MAX: usize = 8192;
