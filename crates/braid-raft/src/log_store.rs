@@ -272,6 +272,9 @@ pub trait EntryTimestamp: Clone {
     }
 }
 
+/// A group-commit fsync (hand-off to the blocking pool included) at least this slow is logged.
+const SLOW_FSYNC_MS: u64 = 50;
+
 impl<C> LogStore<C>
 where
     C: BraidTypeConfig,
@@ -297,7 +300,17 @@ where
                     batch.push(cb);
                 }
                 let l = flush_log.clone();
+                let started = std::time::Instant::now();
                 let res = tokio::task::spawn_blocking(move || l.sync()).await;
+                let took = started.elapsed();
+                if took >= std::time::Duration::from_millis(SLOW_FSYNC_MS) {
+                    // A disk or scheduler stall: every write of this group waits for it.
+                    tracing::warn!(
+                        took_ms = took.as_millis() as u64,
+                        writes = batch.len(),
+                        "slow log fsync"
+                    );
+                }
                 let res: Result<(), io::Error> = match res {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(e)) => Err(io::Error::other(e.to_string())),
