@@ -501,25 +501,28 @@ impl Client {
         stream: &str,
         entries: Vec<v1::PutRecordsRequestEntry>,
     ) -> Result<v1::PutRecordsResponse, ClientError> {
-        let bytes: usize = entries
-            .iter()
-            .map(|e| e.data.len() + e.partition_key.len())
-            .sum();
-        let plan = if (1..=limits::PUT_RECORDS_COUNT_MAX).contains(&entries.len())
-            && bytes <= limits::PUT_RECORDS_BYTES_MAX
-            && entries
-                .iter()
-                .all(|e| e.data.len() <= limits::RECORD_DATA_BYTES_MAX)
-        {
-            self.routes(stream).and_then(|r| {
+        // Only a batch the server would accept whole is split (checked only when there are
+        // routes to split by).
+        let within_limits = || {
+            (1..=limits::PUT_RECORDS_COUNT_MAX).contains(&entries.len())
+                && entries
+                    .iter()
+                    .all(|e| e.data.len() <= limits::RECORD_DATA_BYTES_MAX)
+                && entries
+                    .iter()
+                    .map(|e| e.data.len() + e.partition_key.len())
+                    .sum::<usize>()
+                    <= limits::PUT_RECORDS_BYTES_MAX
+        };
+        let plan = self
+            .routes(stream)
+            .filter(|_| within_limits())
+            .and_then(|r| {
                 entries
                     .iter()
                     .map(|e| r.endpoint_of(&e.partition_key, &e.explicit_hash_key))
                     .collect::<Option<Vec<usize>>>()
-            })
-        } else {
-            None
-        };
+            });
         let Some(plan) = plan else {
             return self.put_records_at(stream, None, entries).await;
         };

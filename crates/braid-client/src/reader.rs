@@ -179,14 +179,9 @@ impl ShardReader {
         self
     }
 
-    /// The next records (at most `limit`; 0 means the server's maximum). Empty when nothing new
-    /// has arrived, or when the shard is finished.
-    pub async fn next_batch(&mut self, limit: u32) -> Result<Vec<v1::Record>, ClientError> {
-        if self.finished {
-            return Ok(Vec::new());
-        }
-        let resp = match self
-            .client
+    /// One GetRecords at the current iterator, sent to the shard's leader when known.
+    async fn read(&self, limit: u32) -> Result<v1::GetRecordsResponse, ClientError> {
+        self.client
             .get_shard_records(
                 &self.stream,
                 &self.shard_id,
@@ -195,7 +190,15 @@ impl ShardReader {
                 self.wait_ms,
             )
             .await
-        {
+    }
+
+    /// The next records (at most `limit`; 0 means the server's maximum). Empty when nothing new
+    /// has arrived, or when the shard is finished.
+    pub async fn next_batch(&mut self, limit: u32) -> Result<Vec<v1::Record>, ClientError> {
+        if self.finished {
+            return Ok(Vec::new());
+        }
+        let resp = match self.read(limit).await {
             Ok(resp) => resp,
             Err(e) if e.code() == Some(ErrorCode::ExpiredIterator) => {
                 let position = match &self.last_sequence_number {
@@ -205,15 +208,7 @@ impl ShardReader {
                 tracing::debug!(shard = %self.shard_id, %position, "shard iterator expired, renewing");
                 self.iterator =
                     iterator_at(&self.client, &self.stream, &self.shard_id, &position).await?;
-                self.client
-                    .get_shard_records(
-                        &self.stream,
-                        &self.shard_id,
-                        &self.iterator,
-                        limit,
-                        self.wait_ms,
-                    )
-                    .await?
+                self.read(limit).await?
             }
             Err(e) => return Err(e),
         };
