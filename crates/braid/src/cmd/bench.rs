@@ -79,6 +79,10 @@ pub struct BenchArgs {
     /// bench stops waiting for the remaining records, in seconds.
     #[arg(long, default_value_t = 10)]
     pub drain_timeout_secs: u64,
+    /// Report on stderr each call at least this slow, with the time it was sent (at most
+    /// five per producer), to find the cause in the servers' logs.
+    #[arg(long, default_value_t = 250)]
+    pub slow_ms: u64,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -131,9 +135,7 @@ impl Errors {
     }
 }
 
-/// A call at least this slow is reported on stderr with its time (at most
-/// `SLOW_CALLS_REPORTED_MAX` per producer).
-const SLOW_CALL: Duration = Duration::from_millis(250);
+/// Calls at least `--slow-ms` slow reported on stderr per producer.
 const SLOW_CALLS_REPORTED_MAX: u32 = 5;
 
 struct ProducerStats {
@@ -151,6 +153,8 @@ struct Producing {
     kinesis: Option<Arc<kinesis::Target>>,
     stream: Arc<str>,
     size: usize,
+    /// Calls at least this slow are reported on stderr.
+    slow_call: Duration,
     batch: u64,
     single: bool,
     /// Records per second for this task.
@@ -247,7 +251,7 @@ async fn produce(
         };
         let took = t0.elapsed();
         stats.latency.saturating_record(micros(took).max(1));
-        if took >= SLOW_CALL && stats.slow_calls_reported < SLOW_CALLS_REPORTED_MAX {
+        if took >= cfg.slow_call && stats.slow_calls_reported < SLOW_CALLS_REPORTED_MAX {
             // When, to find the cause in the servers' logs.
             let sent_ms = u64::from_le_bytes(sent_ns) / 1_000_000;
             eprintln!(
@@ -411,6 +415,7 @@ pub async fn run(conn: &ConnArgs, args: BenchArgs) -> anyhow::Result<()> {
         batch: args.batch,
         single: args.single,
         rate: args.rate.map(|r| r.max(1) as f64 / args.producers as f64),
+        slow_call: Duration::from_millis(args.slow_ms),
         bar: bar.clone(),
     });
     let started = Instant::now();
