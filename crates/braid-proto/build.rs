@@ -17,6 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .bytes(".braid.v1.PutRecordsRequestEntry.data")
         .bytes(".braid.v1.Record.data")
         .bytes(".braid.internal")
+        // Every service encodes through a codec that sizes the buffer once (see src/codec.rs).
+        .codec_path("crate::codec::SizedProstCodec")
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;

@@ -1,5 +1,7 @@
 //! Generated protobuf and gRPC code. `v1` is the public API; `internal` is node-to-node RPC.
 
+pub mod codec;
+
 pub mod v1 {
     tonic::include_proto!("braid.v1");
 }

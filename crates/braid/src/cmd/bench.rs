@@ -79,6 +79,12 @@ pub struct BenchArgs {
     /// bench stops waiting for the remaining records, in seconds.
     #[arg(long, default_value_t = 10)]
     pub drain_timeout_secs: u64,
+    /// Calls sent within this many milliseconds of the start (and the records they carry) are
+    /// a warm-up: their latencies are reported apart from the rest (connections, the client's
+    /// shard routes and the servers' buffers are still being set up). Throughput always covers
+    /// the whole run.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_ms: u64,
     /// Report on stderr each call at least this slow, with the time it was sent (at most
     /// five per producer), to find the cause in the servers' logs.
     #[arg(long, default_value_t = 250)]
@@ -112,6 +118,11 @@ fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3).expect("valid histogram bounds")
 }
 
+fn merge(into: &mut Histogram<u64>, from: &Histogram<u64>) -> anyhow::Result<()> {
+    into.add(from)
+        .map_err(|e| anyhow::anyhow!("merging histograms: {e}"))
+}
+
 fn micros(d: Duration) -> u64 {
     d.as_micros().min(u128::from(HISTOGRAM_MAX_US)) as u64
 }
@@ -140,6 +151,8 @@ const SLOW_CALLS_REPORTED_MAX: u32 = 5;
 
 struct ProducerStats {
     latency: Histogram<u64>,
+    /// Latencies of the calls sent during the warm-up.
+    warmup_latency: Histogram<u64>,
     slow_calls_reported: u32,
     ok: u64,
     failed: u64,
@@ -153,6 +166,8 @@ struct Producing {
     kinesis: Option<Arc<kinesis::Target>>,
     stream: Arc<str>,
     size: usize,
+    /// Calls sent before this are the warm-up.
+    warm_until: Instant,
     /// Calls at least this slow are reported on stderr.
     slow_call: Duration,
     batch: u64,
@@ -174,6 +189,7 @@ async fn produce(
     rng.fill(&mut pool[..]);
     let mut stats = ProducerStats {
         latency: new_histogram(),
+        warmup_latency: new_histogram(),
         slow_calls_reported: 0,
         ok: 0,
         failed: 0,
@@ -250,7 +266,12 @@ async fn produce(
                 })
         };
         let took = t0.elapsed();
-        stats.latency.saturating_record(micros(took).max(1));
+        let histogram = if t0 < cfg.warm_until {
+            &mut stats.warmup_latency
+        } else {
+            &mut stats.latency
+        };
+        histogram.saturating_record(micros(took).max(1));
         if took >= cfg.slow_call && stats.slow_calls_reported < SLOW_CALLS_REPORTED_MAX {
             // When, to find the cause in the servers' logs.
             let sent_ms = u64::from_le_bytes(sent_ns) / 1_000_000;
@@ -294,17 +315,23 @@ async fn produce(
 
 struct ConsumerStats {
     latency: Histogram<u64>,
+    /// Latencies of the records put during the warm-up.
+    warmup_latency: Histogram<u64>,
 }
 
 /// Reads one shard until `stop`, recording the end-to-end latency of this run's records.
 async fn consume(
     mut reader: ShardReader,
     since_ns: u64,
+    // Records sent before this (ns since the epoch) belong to the warm-up; set before the
+    // producers start.
+    warm_until_ns: Arc<AtomicU64>,
     received: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     poll: Duration,
 ) -> Result<ConsumerStats, ClientError> {
     let mut latency = new_histogram();
+    let mut warmup_latency = new_histogram();
     while !stop.load(Ordering::Relaxed) {
         match reader.next_batch(0).await {
             Ok(records) if records.is_empty() => {
@@ -327,7 +354,12 @@ async fn consume(
                     if sent < since_ns || r.data.len() < HEADER_BYTES {
                         continue; // not written by this run
                     }
-                    latency.saturating_record((now.saturating_sub(sent) / 1_000).max(1));
+                    let h = if sent < warm_until_ns.load(Ordering::Relaxed) {
+                        &mut warmup_latency
+                    } else {
+                        &mut latency
+                    };
+                    h.saturating_record((now.saturating_sub(sent) / 1_000).max(1));
                     ours += 1;
                 }
                 received.fetch_add(ours, Ordering::Relaxed);
@@ -336,7 +368,10 @@ async fn consume(
             Err(e) => return Err(e),
         }
     }
-    Ok(ConsumerStats { latency })
+    Ok(ConsumerStats {
+        latency,
+        warmup_latency,
+    })
 }
 
 pub async fn run(conn: &ConnArgs, args: BenchArgs) -> anyhow::Result<()> {
@@ -380,6 +415,7 @@ pub async fn run(conn: &ConnArgs, args: BenchArgs) -> anyhow::Result<()> {
     let since_ns = unix_nanos();
     let received = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    let warm_until_ns = Arc::new(AtomicU64::new(u64::MAX));
     let mut consumers = JoinSet::new();
     if args.consumers {
         let shards = client.list_shards(&args.stream).await?;
@@ -399,6 +435,7 @@ pub async fn run(conn: &ConnArgs, args: BenchArgs) -> anyhow::Result<()> {
             consumers.spawn(consume(
                 reader,
                 since_ns,
+                warm_until_ns.clone(),
                 received.clone(),
                 stop.clone(),
                 Duration::from_millis(args.poll_ms),
@@ -416,9 +453,11 @@ pub async fn run(conn: &ConnArgs, args: BenchArgs) -> anyhow::Result<()> {
         single: args.single,
         rate: args.rate.map(|r| r.max(1) as f64 / args.producers as f64),
         slow_call: Duration::from_millis(args.slow_ms),
+        warm_until: Instant::now() + Duration::from_millis(args.warmup_ms),
         bar: bar.clone(),
     });
     let started = Instant::now();
+    warm_until_ns.store(unix_nanos() + args.warmup_ms * 1_000_000, Ordering::Relaxed);
     let mut producers = JoinSet::new();
     for p in 0..args.producers {
         producers.spawn(produce(
@@ -428,15 +467,15 @@ pub async fn run(conn: &ConnArgs, args: BenchArgs) -> anyhow::Result<()> {
         ));
     }
     let mut put_latency = new_histogram();
+    let mut put_warmup_latency = new_histogram();
     let (mut ok, mut failed, mut calls) = (0u64, 0u64, 0u64);
     let mut errors = Errors::default();
     let mut fatal = None;
     while let Some(joined) = producers.join_next().await {
         match joined {
             Ok(Ok(s)) => {
-                put_latency
-                    .add(&s.latency)
-                    .map_err(|e| anyhow::anyhow!("merging histograms: {e}"))?;
+                merge(&mut put_latency, &s.latency)?;
+                merge(&mut put_warmup_latency, &s.warmup_latency)?;
                 ok += s.ok;
                 failed += s.failed;
                 calls += s.calls;
@@ -463,6 +502,7 @@ pub async fn run(conn: &ConnArgs, args: BenchArgs) -> anyhow::Result<()> {
 
     // Wait for the consumers to see every record that was put, while they make progress.
     let mut e2e_latency = new_histogram();
+    let mut e2e_warmup_latency = new_histogram();
     let mut e2e_elapsed = None;
     if args.consumers {
         let drain_timeout = Duration::from_secs(args.drain_timeout_secs);
@@ -486,9 +526,10 @@ pub async fn run(conn: &ConnArgs, args: BenchArgs) -> anyhow::Result<()> {
         stop.store(true, Ordering::Relaxed);
         while let Some(joined) = consumers.join_next().await {
             match joined {
-                Ok(Ok(s)) => e2e_latency
-                    .add(&s.latency)
-                    .map_err(|e| anyhow::anyhow!("merging histograms: {e}"))?,
+                Ok(Ok(s)) => {
+                    merge(&mut e2e_latency, &s.latency)?;
+                    merge(&mut e2e_warmup_latency, &s.warmup_latency)?;
+                }
                 Ok(Err(e)) => errors.add(format!("consumer: {e}")),
                 Err(e) => errors.add(format!("consumer task failed: {e}")),
             }
@@ -503,7 +544,9 @@ pub async fn run(conn: &ConnArgs, args: BenchArgs) -> anyhow::Result<()> {
         calls,
         put_elapsed,
         put_latency: &put_latency,
+        put_warmup_latency: &put_warmup_latency,
         e2e: e2e_elapsed.map(|elapsed| (elapsed, received.load(Ordering::Relaxed), &e2e_latency)),
+        e2e_warmup_latency: &e2e_warmup_latency,
     };
     for e in &errors.0 {
         eprintln!("error seen: {e}");
@@ -525,9 +568,12 @@ struct Report<'a> {
     failed: u64,
     calls: u64,
     put_elapsed: Duration,
+    /// Latencies of the calls sent after the warm-up (all of them without one).
     put_latency: &'a Histogram<u64>,
+    put_warmup_latency: &'a Histogram<u64>,
     /// Time until the consumers were done, records they read, their latencies.
     e2e: Option<(Duration, u64, &'a Histogram<u64>)>,
+    e2e_warmup_latency: &'a Histogram<u64>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -593,11 +639,14 @@ impl Report<'_> {
             "elapsed_s": self.put_elapsed.as_secs_f64(),
             "records_per_s": self.records_per_sec(),
             "mb_per_s": self.mb_per_sec(),
+            "warmup_ms": a.warmup_ms,
             "put_latency": latency_json(self.put_latency),
+            "put_warmup_latency": latency_json(self.put_warmup_latency),
             "e2e": self.e2e.map(|(elapsed, received, h)| json!({
                 "received": received,
                 "elapsed_s": elapsed.as_secs_f64(),
                 "latency": latency_json(h),
+                "warmup_latency": latency_json(self.e2e_warmup_latency),
             })),
         })
     }
@@ -636,6 +685,14 @@ impl Report<'_> {
             "put latency per call (ms):    {}",
             latency_text(self.put_latency)
         )?;
+        if a.warmup_ms > 0 {
+            writeln!(
+                out,
+                "  warm-up ({} ms) calls (ms): {}",
+                a.warmup_ms,
+                latency_text(self.put_warmup_latency)
+            )?;
+        }
         if let Some((elapsed, received, h)) = self.e2e {
             writeln!(
                 out,
@@ -644,6 +701,13 @@ impl Report<'_> {
                 elapsed.as_secs_f64()
             )?;
             writeln!(out, "e2e latency per record (ms):  {}", latency_text(h))?;
+            if a.warmup_ms > 0 {
+                writeln!(
+                    out,
+                    "  warm-up records (ms):       {}",
+                    latency_text(self.e2e_warmup_latency)
+                )?;
+            }
         }
         Ok(())
     }
