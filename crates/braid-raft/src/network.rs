@@ -76,6 +76,8 @@ pub struct GroupConnection<C> {
     transport: Arc<dyn RaftTransport>,
     /// Calls to this peer that timed out in a row (reset by any answer).
     timeouts: AtomicU32,
+    /// The commit index the last successful AppendEntries carried to this peer.
+    commit_sent: Option<u64>,
     _c: PhantomData<C>,
 }
 
@@ -89,6 +91,7 @@ impl<C: BraidTypeConfig> RaftNetworkFactory<C> for GroupNetworkFactory<C> {
             addr: node.addr.clone(),
             transport: self.transport.clone(),
             timeouts: AtomicU32::new(0),
+            commit_sent: None,
             _c: PhantomData,
         }
     }
@@ -165,12 +168,21 @@ impl<C: BraidTypeConfig> RaftNetwork<C> for GroupConnection<C> {
         req: AppendEntriesRequest<C>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
-        let kind = if req.entries.is_empty() {
+        // A heartbeat carries no entries and no news. An empty AppendEntries that advances the
+        // follower's commit index is not one: the leader sends it right after a commit, and
+        // openraft replicates the group's next entries to this peer only once it was answered,
+        // so it must not wait in the heartbeat lane's linger.
+        let commit = req.leader_commit.map(|l| l.index);
+        let kind = if req.entries.is_empty() && commit <= self.commit_sent {
             RaftKind::Heartbeat
         } else {
             RaftKind::AppendEntries
         };
-        self.rpc(kind, &req, &option).await
+        let res = self.rpc(kind, &req, &option).await;
+        if res.is_ok() {
+            self.commit_sent = self.commit_sent.max(commit);
+        }
+        res
     }
 
     async fn install_snapshot(
@@ -220,6 +232,59 @@ pub async fn serve<C: BraidTypeConfig>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shard::ShardTypeConfig;
+    use openraft::{CommittedLeaderId, LogId, Vote};
+    use std::sync::Mutex;
+
+    /// Answers every AppendEntries with success and records the kind it was sent as.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<RaftKind>>);
+
+    impl RaftTransport for Recorder {
+        fn call(
+            &self,
+            _target: u64,
+            _target_addr: &str,
+            _group: u64,
+            kind: RaftKind,
+            _payload: Vec<u8>,
+        ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>> {
+            self.0.lock().unwrap().push(kind);
+            let ok: Result<AppendEntriesResponse<u64>, RaftError<u64>> =
+                Ok(AppendEntriesResponse::Success);
+            Box::pin(async move { Ok(codec::encode(&ok)) })
+        }
+    }
+
+    #[tokio::test]
+    async fn an_empty_append_that_advances_the_commit_index_is_not_a_heartbeat() {
+        let rec = Arc::new(Recorder::default());
+        let mut factory = GroupNetworkFactory::<ShardTypeConfig>::new(7, rec.clone());
+        let mut conn = factory.new_client(2, &NodeInfo::default()).await;
+        let id = |i| LogId::new(CommittedLeaderId::new(1, 1), i);
+        let empty = |commit: Option<u64>| AppendEntriesRequest::<ShardTypeConfig> {
+            vote: Vote::new_committed(1, 1),
+            prev_log_id: Some(id(5)),
+            entries: Vec::new(),
+            leader_commit: commit.map(id),
+        };
+        let opt = RPCOption::new(std::time::Duration::from_secs(1));
+        for commit in [None, Some(4), Some(4), Some(5), Some(5), Some(5)] {
+            conn.append_entries(empty(commit), opt.clone())
+                .await
+                .expect("answered");
+        }
+        let mut with_entry = empty(Some(5));
+        with_entry.entries.push(openraft::Entry {
+            log_id: id(6),
+            payload: openraft::EntryPayload::Blank,
+        });
+        conn.append_entries(with_entry, opt)
+            .await
+            .expect("answered");
+        use RaftKind::{AppendEntries as A, Heartbeat as H};
+        assert_eq!(*rec.0.lock().unwrap(), [H, A, H, A, H, H, A]);
+    }
 
     #[test]
     fn unreachable_backoff_doubles_up_to_the_cap() {

@@ -587,6 +587,7 @@ fn latency_json(h: &Histogram<u64>) -> Value {
     json!({
         "count": h.len(),
         "p50_ms": ms(h.value_at_quantile(0.5)),
+        "p90_ms": ms(h.value_at_quantile(0.9)),
         "p99_ms": ms(h.value_at_quantile(0.99)),
         "p999_ms": ms(h.value_at_quantile(0.999)),
         "max_ms": ms(h.max()),
@@ -599,8 +600,9 @@ fn latency_text(h: &Histogram<u64>) -> String {
         return "no samples".to_string();
     }
     format!(
-        "p50 {:.3}  p99 {:.3}  p999 {:.3}  max {:.3}  ({} samples)",
+        "p50 {:.3}  p90 {:.3}  p99 {:.3}  p999 {:.3}  max {:.3}  ({} samples)",
         ms(h.value_at_quantile(0.5)),
+        ms(h.value_at_quantile(0.9)),
         ms(h.value_at_quantile(0.99)),
         ms(h.value_at_quantile(0.999)),
         ms(h.max()),
@@ -741,6 +743,7 @@ mod tests {
         let j = latency_json(&h);
         assert_eq!(j["count"], 1000);
         assert!((j["p50_ms"].as_f64().unwrap() - 500.0).abs() < 1.0);
+        assert!((j["p90_ms"].as_f64().unwrap() - 900.0).abs() < 1.0);
         assert!((j["max_ms"].as_f64().unwrap() - 1000.0).abs() < 1.0);
     }
 }
