@@ -1,10 +1,12 @@
 //! The gRPC codec of every Braid service: prost, with the encode buffer sized once.
 //!
 //! tonic's stock `ProstCodec` lets prost write a message into an 8 KiB buffer that then
-//! doubles as it fills: a 500 KiB PutRecords or AppendEntries is copied about six more times
-//! on its way into the buffer. [`SizedProstCodec`] reserves the message's encoded length
-//! first, so it is copied once. Decoding is tonic-prost's own (tonic already reserves a
-//! message's length once its header arrived).
+//! doubles as it fills. A message written in many small parts (a client's PutRecords of 500
+//! records, a GetRecords answer, a RaftBatch of small Raft messages) is reallocated at every
+//! doubling, which copies about its own size again in all. [`SizedProstCodec`] reserves the
+//! message's encoded length first, so it is written once. (A message with one big `bytes`
+//! field, like a large AppendEntries, was already reserved in one step by prost's `put`.)
+//! Decoding is tonic-prost's own: tonic reserves a message's length once its header arrived.
 
 use std::marker::PhantomData;
 

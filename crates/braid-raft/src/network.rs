@@ -76,7 +76,7 @@ pub struct GroupConnection<C> {
     transport: Arc<dyn RaftTransport>,
     /// Calls to this peer that timed out in a row (reset by any answer).
     timeouts: AtomicU32,
-    /// The commit index the last successful AppendEntries carried to this peer.
+    /// The highest commit index an AppendEntries carried to this peer that it accepted.
     commit_sent: Option<u64>,
     _c: PhantomData<C>,
 }
@@ -179,7 +179,10 @@ impl<C: BraidTypeConfig> RaftNetwork<C> for GroupConnection<C> {
             RaftKind::AppendEntries
         };
         let res = self.rpc(kind, &req, &option).await;
-        if res.is_ok() {
+        if matches!(
+            res,
+            Ok(AppendEntriesResponse::Success | AppendEntriesResponse::PartialSuccess(_))
+        ) {
             self.commit_sent = self.commit_sent.max(commit);
         }
         res
@@ -236,9 +239,19 @@ mod tests {
     use openraft::{CommittedLeaderId, LogId, Vote};
     use std::sync::Mutex;
 
-    /// Answers every AppendEntries with success and records the kind it was sent as.
+    /// Records the kind each AppendEntries was sent as, and answers with the queued answers
+    /// (success once they run out).
     #[derive(Default)]
-    struct Recorder(Mutex<Vec<RaftKind>>);
+    struct Recorder {
+        kinds: Mutex<Vec<RaftKind>>,
+        answers: Mutex<Vec<Answer>>,
+    }
+
+    #[derive(Clone, Copy)]
+    enum Answer {
+        Lost,
+        Conflict,
+    }
 
     impl RaftTransport for Recorder {
         fn call(
@@ -249,10 +262,16 @@ mod tests {
             kind: RaftKind,
             _payload: Vec<u8>,
         ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>> {
-            self.0.lock().unwrap().push(kind);
-            let ok: Result<AppendEntriesResponse<u64>, RaftError<u64>> =
-                Ok(AppendEntriesResponse::Success);
-            Box::pin(async move { Ok(codec::encode(&ok)) })
+            self.kinds.lock().unwrap().push(kind);
+            let answer = self.answers.lock().unwrap().pop();
+            let reply: Result<AppendEntriesResponse<u64>, RaftError<u64>> = match answer {
+                Some(Answer::Lost) => {
+                    return Box::pin(async { Err(TransportError::Network("lost".into())) })
+                }
+                Some(Answer::Conflict) => Ok(AppendEntriesResponse::Conflict),
+                None => Ok(AppendEntriesResponse::Success),
+            };
+            Box::pin(async move { Ok(codec::encode(&reply)) })
         }
     }
 
@@ -269,10 +288,17 @@ mod tests {
             leader_commit: commit.map(id),
         };
         let opt = RPCOption::new(std::time::Duration::from_secs(1));
-        for commit in [None, Some(4), Some(4), Some(5), Some(5), Some(5)] {
-            conn.append_entries(empty(commit), opt.clone())
-                .await
-                .expect("answered");
+        for (commit, answer) in [
+            (None, None),                      // no commit index: a heartbeat
+            (Some(4), None),                   // news
+            (Some(4), None),                   // accepted before: a heartbeat
+            (Some(5), Some(Answer::Lost)),     // news, but not delivered
+            (Some(5), Some(Answer::Conflict)), // still news, refused
+            (Some(5), None),                   // still news, accepted now
+            (Some(5), None),                   // a heartbeat again
+        ] {
+            rec.answers.lock().unwrap().extend(answer);
+            let _ = conn.append_entries(empty(commit), opt.clone()).await;
         }
         let mut with_entry = empty(Some(5));
         with_entry.entries.push(openraft::Entry {
@@ -283,7 +309,7 @@ mod tests {
             .await
             .expect("answered");
         use RaftKind::{AppendEntries as A, Heartbeat as H};
-        assert_eq!(*rec.0.lock().unwrap(), [H, A, H, A, H, H, A]);
+        assert_eq!(*rec.kinds.lock().unwrap(), [H, A, H, A, A, A, H, A]);
     }
 
     #[test]

@@ -166,8 +166,9 @@ struct Producing {
     kinesis: Option<Arc<kinesis::Target>>,
     stream: Arc<str>,
     size: usize,
-    /// Calls sent before this are the warm-up.
-    warm_until: Instant,
+    /// Calls sent before this (ns since the epoch, the clock of the records' send stamps) are
+    /// the warm-up.
+    warm_until_ns: u64,
     /// Calls at least this slow are reported on stderr.
     slow_call: Duration,
     batch: u64,
@@ -266,7 +267,7 @@ async fn produce(
                 })
         };
         let took = t0.elapsed();
-        let histogram = if t0 < cfg.warm_until {
+        let histogram = if u64::from_le_bytes(sent_ns) < cfg.warm_until_ns {
             &mut stats.warmup_latency
         } else {
             &mut stats.latency
@@ -453,11 +454,12 @@ pub async fn run(conn: &ConnArgs, args: BenchArgs) -> anyhow::Result<()> {
         single: args.single,
         rate: args.rate.map(|r| r.max(1) as f64 / args.producers as f64),
         slow_call: Duration::from_millis(args.slow_ms),
-        warm_until: Instant::now() + Duration::from_millis(args.warmup_ms),
+        warm_until_ns: unix_nanos().saturating_add(args.warmup_ms.saturating_mul(1_000_000)),
         bar: bar.clone(),
     });
     let started = Instant::now();
-    warm_until_ns.store(unix_nanos() + args.warmup_ms * 1_000_000, Ordering::Relaxed);
+    // Calls and the records they carry are classified by the same stamp and the same bound.
+    warm_until_ns.store(cfg.warm_until_ns, Ordering::Relaxed);
     let mut producers = JoinSet::new();
     for p in 0..args.producers {
         producers.spawn(produce(
