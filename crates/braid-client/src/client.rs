@@ -510,7 +510,7 @@ impl Client {
                     .all(|e| e.data.len() <= limits::RECORD_DATA_BYTES_MAX)
                 && entries
                     .iter()
-                    .map(|e| e.data.len() + e.partition_key.len())
+                    .map(crate::batcher::entry_bytes)
                     .sum::<usize>()
                     <= limits::PUT_RECORDS_BYTES_MAX
         };
