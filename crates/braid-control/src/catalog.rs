@@ -13,7 +13,7 @@ use braid_types::limits::*;
 use braid_types::names::{stream_arn, validate_stream_name};
 use braid_types::seqnum::Position;
 use braid_types::{GroupId, NodeId};
-use openraft::LogId;
+use braid_raft::LogId;
 use serde::{Deserialize, Serialize};
 
 use crate::planner::{place_shards, Load, NodeRef};
@@ -494,7 +494,7 @@ fn arn_account(arn: &str) -> &str {
 }
 
 impl braid_raft::state_machine::AppState<ControlTypeConfig> for ControlState {
-    fn apply(&mut self, _log_id: LogId<u64>, req: &ControlRequest) -> ControlResponse {
+    fn apply(&mut self, _log_id: LogId, req: &ControlRequest) -> ControlResponse {
         self.apply_request(req)
     }
     fn blank_response(&self) -> ControlResponse {

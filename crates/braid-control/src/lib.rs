@@ -12,8 +12,6 @@ pub use catalog::{
     StreamOptions, StreamStatus,
 };
 
-use std::io::Cursor;
-
 use braid_raft::{BraidTypeConfig, NodeInfo};
 
 openraft::declare_raft_types!(
@@ -23,9 +21,6 @@ openraft::declare_raft_types!(
         R = ControlResponse,
         NodeId = u64,
         Node = NodeInfo,
-        Entry = openraft::Entry<ControlTypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
-        AsyncRuntime = openraft::TokioRuntime,
 );
 
 impl BraidTypeConfig for ControlTypeConfig {
@@ -38,4 +33,13 @@ impl braid_raft::log_store::EntryTimestamp for ControlRequest {
     }
 }
 
-pub type ControlRaft = openraft::Raft<ControlTypeConfig>;
+impl std::fmt::Display for ControlRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+pub type ControlRaft = openraft::Raft<
+    ControlTypeConfig,
+    braid_raft::state_machine::SmStore<ControlTypeConfig, ControlState>,
+>;

@@ -38,6 +38,7 @@ impl InternalService {
             Ok(PbKind::AppendEntries) => RaftKind::AppendEntries,
             Ok(PbKind::Vote) => RaftKind::Vote,
             Ok(PbKind::InstallSnapshot) => RaftKind::InstallSnapshot,
+            Ok(PbKind::TransferLeader) => RaftKind::TransferLeader,
             _ => return fail("unknown raft message kind".into()),
         };
         let res = if msg.group_id == CONTROL_GROUP {

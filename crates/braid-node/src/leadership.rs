@@ -1,29 +1,35 @@
 //! Moving leadership between replicas: back to a shard's preferred leader when its node returns
 //! (rebalance), and away from a node that is stopping (hand-over on SIGTERM).
 //!
-//! openraft 0.9 has no leader transfer, so a transfer is an election that is set up to win at
-//! once. A voter refuses to vote while its *vote lease* runs (election_timeout_max from the last
-//! change of its vote). Followers renew theirs on every heartbeat, but a leader's vote changes
-//! only when it takes office. So once a leader has held office longer than the lease, it grants
-//! its vote to a candidate whose log is at least as long as its own, and that candidate wins
-//! with two of three votes in one round trip; the third replica's lease does not matter.
+//! A transfer uses openraft's own: the leader stops proposing, tells every voter that it hands
+//! over to the target (they drop their vote leases), and the target, once its log holds all the
+//! leader's entries, runs an election that the voters grant although the leader's leases run.
 //!
-//! A transfer therefore: waits until the leader's own lease has run out; closes the group's
-//! [`WriteGate`] so that no new entry starts (callers wait and retry, see `Node::route`); waits
-//! for writes in flight to finish and for the target to hold every entry; asks the target to
-//! start an election; and waits for this node to step down. The gate reopens in every case.
-//! Nothing is lost if a step fails: the gate only delays writes, and a failed election is an
-//! ordinary Raft election.
+//! A transfer: closes the group's [`WriteGate`] so that no new entry starts (callers wait and
+//! retry, see `Node::route`); waits for writes in flight to finish and for the target to hold
+//! every entry; triggers the transfer; and waits for this node to step down. The gate reopens in
+//! every case. Nothing is lost if a step fails: the gate only delays writes, and the target's
+//! election is an ordinary Raft election.
+//!
+//! One hazard: openraft's leader refuses writes from the moment it starts a transfer until it
+//! steps down, and it never cancels a transfer. If the target never takes over (it died right
+//! then), this leader *abdicates*: it stops its heartbeats, so that its followers' election
+//! timers run out and one of them is elected (`Abdicated` keeps the group from quiescing
+//! meanwhile), and it restarts them once it is not leading any more.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use braid_raft::NodeInfo;
-use braid_types::limits::{HANDOVER_CONCURRENCY, HANDOVER_MS_MAX, TRANSFER_GATE_MS_MAX};
+use braid_raft::BraidTypeConfig;
+use braid_types::limits::{
+    ABDICATION_MS_MAX, HANDOVER_CONCURRENCY, HANDOVER_MS_MAX, TRANSFER_GATE_MS_MAX,
+};
 use braid_types::{GroupId, NodeId, CONTROL_GROUP};
 use futures::StreamExt;
-use openraft::{RaftTypeConfig, ServerState, TokioRuntime};
+use openraft::async_runtime::WatchReceiver;
+use openraft::storage::RaftStateMachine;
+use openraft::ServerState;
 use tokio::time::Instant;
 
 use crate::forward::ForwardOp;
@@ -91,20 +97,32 @@ enum Refused {
     Timeout(&'static str),
 }
 
+/// Set while a leader abdicates (see the module doc): the group must not quiesce then.
+#[derive(Default)]
+pub struct Abdicated(AtomicBool);
+
+impl Abdicated {
+    pub fn is_set(&self) -> bool {
+        self.0.load(SeqCst)
+    }
+}
+
 impl Node {
     /// Moves leadership of `raft` (group `group`) from this node to `target`. Returns once this
     /// node has stepped down, or with the reason it did not. Writes wait at most `gate_for`.
-    async fn transfer<C>(
+    #[allow(clippy::too_many_arguments)]
+    async fn transfer<C, SM>(
         &self,
-        group: GroupId,
-        raft: &openraft::Raft<C>,
+        raft: &openraft::Raft<C, SM>,
         gate: Option<&WriteGate>,
+        abdicated: Option<Arc<Abdicated>>,
         target: NodeId,
         gate_for: Duration,
         deadline: Instant,
     ) -> Result<(), Refused>
     where
-        C: RaftTypeConfig<NodeId = NodeId, Node = NodeInfo, AsyncRuntime = TokioRuntime>,
+        C: BraidTypeConfig,
+        SM: RaftStateMachine<C>,
     {
         // The target must answer at all before writes are held for it.
         self.transport
@@ -115,20 +133,6 @@ impl Node {
             )
             .await
             .map_err(|_| Refused::Unreachable)?;
-        // Our own vote lease must have run out, or we would refuse the target our vote (and its
-        // failed candidacy at a higher term would depose us without a successor).
-        let lease = Duration::from_millis(self.config.election_timeout_max_ms);
-        let since = raft
-            .with_raft_state(|st| st.vote_last_modified())
-            .await
-            .map_err(|_| Refused::NotLeader)?;
-        if let Some(since) = since {
-            let free = since + lease + Duration::from_millis(10);
-            if free > deadline {
-                return Err(Refused::Timeout("own vote lease"));
-            }
-            tokio::time::sleep_until(free).await;
-        }
         let gate_deadline = deadline.min(Instant::now() + gate_for);
         let _closed = gate.map(|g| g.close());
         if let Some(g) = gate {
@@ -140,46 +144,72 @@ impl Node {
             }
         }
         let me = self.id;
-        loop {
-            let left = gate_deadline.saturating_duration_since(Instant::now());
-            let caught_up = raft
-                .wait(Some(left))
-                .metrics(
-                    |m| {
-                        m.state != ServerState::Leader
-                            || m.replication
-                                .as_ref()
-                                .and_then(|r| r.get(&target).copied().flatten())
-                                .map(|l| l.index)
-                                == m.last_log_index
-                    },
-                    "target holds every entry",
-                )
-                .await
-                .map_err(|_| Refused::Timeout("target catching up"))?;
-            if caught_up.state != ServerState::Leader {
-                return match caught_up.current_leader {
-                    Some(l) if l == me => Err(Refused::NotLeader),
-                    _ => Ok(()),
-                };
-            }
-            self.transport
-                .forward(target, &ForwardOp::Elect { group }, Duration::from_secs(1))
-                .await
-                .map_err(|_| Refused::Unreachable)?;
-            let left = gate_deadline.saturating_duration_since(Instant::now());
-            let stepped_down = raft
-                .wait(Some(left.min(Duration::from_millis(300))))
-                .metrics(|m| m.state != ServerState::Leader, "stepped down")
-                .await
-                .is_ok();
-            if stepped_down {
-                return Ok(());
-            }
-            if Instant::now() >= gate_deadline {
-                return Err(Refused::Timeout("election"));
-            }
+        let left = gate_deadline.saturating_duration_since(Instant::now());
+        let caught_up = raft
+            .wait(Some(left))
+            .metrics(
+                |m| {
+                    m.state != ServerState::Leader
+                        || m.replication
+                            .as_ref()
+                            .and_then(|r| r.get(&target).cloned().flatten())
+                            .map(|l| l.index)
+                            == m.last_log_index
+                },
+                "target holds every entry",
+            )
+            .await
+            .map_err(|_| Refused::Timeout("target catching up"))?;
+        if caught_up.state != ServerState::Leader {
+            return match caught_up.current_leader {
+                Some(l) if l == me => Err(Refused::NotLeader),
+                _ => Ok(()),
+            };
         }
+        raft.trigger()
+            .transfer_leader(target)
+            .await
+            .map_err(|_| Refused::NotLeader)?;
+        // From here on this leader refuses writes until it steps down.
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(TRANSFER_GATE_MS_MAX));
+        let stepped_down = raft
+            .wait(Some(left))
+            .metrics(|m| m.state != ServerState::Leader, "stepped down")
+            .await
+            .is_ok();
+        if stepped_down {
+            return Ok(());
+        }
+        self.abdicate(raft, abdicated);
+        Err(Refused::Timeout("target did not take over"))
+    }
+
+    /// Lets the followers of a leader whose transfer stalled elect someone else: stops its
+    /// heartbeats until it is not leading any more (or for at most ABDICATION_MS_MAX).
+    fn abdicate<C, SM>(&self, raft: &openraft::Raft<C, SM>, abdicated: Option<Arc<Abdicated>>)
+    where
+        C: BraidTypeConfig,
+        SM: RaftStateMachine<C>,
+    {
+        tracing::warn!("leadership transfer stalled; abdicating");
+        if let Some(a) = &abdicated {
+            a.0.store(true, SeqCst);
+        }
+        raft.runtime_config().tick(true);
+        raft.runtime_config().heartbeat(false);
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            let _ = raft
+                .wait(Some(Duration::from_millis(ABDICATION_MS_MAX)))
+                .metrics(|m| m.state != ServerState::Leader, "abdicated")
+                .await;
+            raft.runtime_config().heartbeat(true);
+            if let Some(a) = &abdicated {
+                a.0.store(false, SeqCst);
+            }
+        });
     }
 
     async fn transfer_shard(
@@ -191,7 +221,14 @@ impl Node {
     ) -> bool {
         let started = Instant::now();
         let r = self
-            .transfer(g.group, &g.raft, Some(&g.gate), target, gate_for, deadline)
+            .transfer(
+                &g.raft,
+                Some(&g.gate),
+                Some(g.abdicated.clone()),
+                target,
+                gate_for,
+                deadline,
+            )
             .await;
         match r {
             Ok(()) => {
@@ -227,11 +264,11 @@ impl Node {
             };
             let near = {
                 let m = g.raft.metrics();
-                let m = m.borrow();
+                let m = m.borrow_watched();
                 let matched = m
                     .replication
                     .as_ref()
-                    .and_then(|r| r.get(&preferred).copied().flatten())
+                    .and_then(|r| r.get(&preferred).cloned().flatten())
                     .map(|l| l.index);
                 m.state == ServerState::Leader
                     && preferred != self.id
@@ -245,8 +282,7 @@ impl Node {
                 continue;
             }
             let gate_for = Duration::from_millis(TRANSFER_GATE_MS_MAX);
-            let lease = Duration::from_millis(self.config.election_timeout_max_ms);
-            let deadline = Instant::now() + lease + gate_for;
+            let deadline = Instant::now() + gate_for;
             return self.transfer_shard(&g, preferred, gate_for, deadline).await;
         }
         false
@@ -267,11 +303,11 @@ impl Node {
         let led: Vec<(Arc<ShardGroup>, NodeId)> = hosted
             .into_iter()
             .filter_map(|g| {
-                let target = self.successor(g.group, &g.raft.metrics().borrow())?;
+                let target = self.successor(g.group, &g.raft.metrics().borrow_watched())?;
                 Some((g, target))
             })
             .collect();
-        let control_target = self.successor(CONTROL_GROUP, &self.control.metrics().borrow());
+        let control_target = self.successor(CONTROL_GROUP, &self.control.metrics().borrow_watched());
         let held = led.len() + usize::from(control_target.is_some());
         let gate_for = Duration::from_millis(HANDOVER_MS_MAX);
         let mut moved =
@@ -285,14 +321,7 @@ impl Node {
                 .await;
         if let Some(target) = control_target {
             match self
-                .transfer(
-                    CONTROL_GROUP,
-                    &self.control,
-                    None,
-                    target,
-                    gate_for,
-                    deadline,
-                )
+                .transfer(&self.control, None, None, target, gate_for, deadline)
                 .await
             {
                 Ok(()) => moved += 1,
@@ -305,10 +334,10 @@ impl Node {
 
     /// Where leadership of a group this node leads should go: the other replica with the
     /// longest matched log, the preferred leader first among equals. None if not leading.
-    fn successor(
+    fn successor<C: BraidTypeConfig>(
         &self,
         group: GroupId,
-        m: &openraft::RaftMetrics<NodeId, NodeInfo>,
+        m: &openraft::RaftMetrics<C>,
     ) -> Option<NodeId> {
         if m.state != ServerState::Leader {
             return None;

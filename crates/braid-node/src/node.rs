@@ -22,6 +22,7 @@ use braid_types::limits::{
 };
 use braid_types::seqnum::Position;
 use braid_types::{BraidError, GroupId, NodeId, CONTROL_GROUP};
+use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{EntryPayload, ServerState};
 use tokio::sync::watch;
@@ -54,6 +55,8 @@ pub struct ShardGroup {
     pub gate: WriteGate,
     /// Whether the group's Raft timers are stopped because it is idle (see `quiesce`).
     pub quiet: Quiet,
+    /// Set while this replica, leading, abdicates after a stalled transfer (see `leadership`).
+    pub abdicated: Arc<crate::leadership::Abdicated>,
     /// Merges concurrent writes into one entry while this replica leads (see `propose`).
     proposer: Proposer,
     /// The latest entries, for replication and apply; emptied when the group goes quiet.
@@ -108,14 +111,15 @@ impl Node {
         // What this node knew to be committed when it stopped: the catalog is served only once
         // it has been replayed that far (else a restarted node would not know existing streams).
         let known_committed = meta
-            .get::<Option<openraft::LogId<u64>>>("committed")?
+            .get::<Option<braid_raft::LogId>>("committed")?
             .flatten()
             .map(|l| l.index);
         let log_cache = CacheBudget::new(LOG_CACHE_NODE_BYTES_MAX, LOG_CACHE_GROUP_BYTES_MAX);
         let log_store =
             LogStore::<ControlTypeConfig>::open(control_log, meta.clone(), log_cache.clone())?;
         let control_committed = log_store.committed().clone();
-        let (sm, control_sm) = SmStore::<ControlTypeConfig, ControlState>::open(meta)?;
+        let (sm, control_sm) =
+            SmStore::<ControlTypeConfig, ControlState>::open(meta, log_store.durable())?;
         let raft_config = Arc::new(braid_raft::control_raft_config(&config.timing()));
         let control = ControlRaft::new(
             id,
@@ -239,7 +243,8 @@ impl Node {
             LogStore::<ShardTypeConfig>::open(log.clone(), meta.clone(), self.log_cache.clone())?;
         let cache = log_store.cache().clone();
         let committed = log_store.committed().clone();
-        let (sm_store, sm) = SmStore::<ShardTypeConfig, ShardState>::open(meta.clone())?;
+        let (sm_store, sm) =
+            SmStore::<ShardTypeConfig, ShardState>::open(meta.clone(), log_store.durable())?;
         // The shard state is tiny and derived from the log: persist it lazily.
         let sm_store = sm_store.with_persist_interval(Duration::from_millis(200));
         let raft = ShardRaft::new(
@@ -285,6 +290,7 @@ impl Node {
             office: std::sync::Mutex::new(None),
             gate: WriteGate::default(),
             quiet: Quiet::default(),
+            abdicated: Arc::default(),
         }))
     }
 
@@ -368,7 +374,7 @@ impl Node {
                     _ = stop.changed() => return,
                     _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                 }
-                if self.control.metrics().borrow().current_leader != Some(self.id) {
+                if self.control.metrics().borrow_watched().current_leader != Some(self.id) {
                     continue;
                 }
                 if self.control_sm.read(|st| st.cluster_id.is_none()) {
@@ -399,7 +405,7 @@ impl Node {
                 for (name, created_ms, groups) in creating {
                     let ready = groups.iter().all(|g| {
                         self.group(*g)
-                            .map(|sg| sg.raft.metrics().borrow().current_leader.is_some())
+                            .map(|sg| sg.raft.metrics().borrow_watched().current_leader.is_some())
                             .unwrap_or(false)
                     });
                     if ready {
@@ -529,13 +535,13 @@ impl Node {
     /// The node this one believes leads `group`.
     pub fn leader_of(&self, group: GroupId) -> Option<NodeId> {
         if group == CONTROL_GROUP {
-            return self.control.metrics().borrow().current_leader;
+            return self.control.metrics().borrow_watched().current_leader;
         }
         // A replica stopped on a storage error keeps the metrics it had when it stopped (often
         // "I lead"): its view of the leader is stale, so this node knows none.
         self.group(group).and_then(|g| {
             let m = g.raft.metrics();
-            let m = m.borrow();
+            let m = m.borrow_watched();
             m.running_state
                 .is_ok()
                 .then_some(m.current_leader)
@@ -548,7 +554,7 @@ impl Node {
         group != CONTROL_GROUP
             && self
                 .group(group)
-                .is_some_and(|g| g.raft.metrics().borrow().running_state.is_err())
+                .is_some_and(|g| g.raft.metrics().borrow_watched().running_state.is_err())
     }
 
     /// Candidate nodes for a group when no leader is known: its replicas per the catalog, but
@@ -679,28 +685,12 @@ impl Node {
     /// Resolves once this node's replica of `group` knows a leader other than `from` (never,
     /// if this node has no replica of it).
     async fn leader_moved_from(&self, group: GroupId, from: NodeId) {
-        let mut rx = if group == CONTROL_GROUP {
-            self.control.metrics()
+        if group == CONTROL_GROUP {
+            leader_moved::<ControlTypeConfig>(self.control.metrics(), from).await
         } else {
             match self.group(group) {
-                Some(g) => g.raft.metrics(),
-                None => return std::future::pending().await,
-            }
-        };
-        loop {
-            let (stopped, leader) = {
-                let m = rx.borrow_and_update();
-                (m.running_state.is_err(), m.current_leader)
-            };
-            if stopped {
-                // A stopped replica learns nothing more: the forward's own timeout decides.
-                return std::future::pending().await;
-            }
-            if matches!(leader, Some(l) if l != from) {
-                return;
-            }
-            if rx.changed().await.is_err() {
-                return std::future::pending().await;
+                Some(g) => leader_moved::<ShardTypeConfig>(g.raft.metrics(), from).await,
+                None => std::future::pending().await,
             }
         }
     }
@@ -715,16 +705,16 @@ impl Node {
             }
             ForwardOp::Elect { group } => {
                 let elected = if group == CONTROL_GROUP {
-                    self.control.trigger().elect().await
+                    self.control.trigger().elect(false).await.map_err(internal)
                 } else {
                     let Some(g) = self.group(group) else {
                         return ForwardReply::NotLeader { leader: None };
                     };
-                    g.raft.trigger().elect().await
+                    g.raft.trigger().elect(false).await.map_err(internal)
                 };
                 match elected {
                     Ok(()) => ForwardReply::Done,
-                    Err(e) => ForwardReply::Error(internal(e)),
+                    Err(e) => ForwardReply::Error(e),
                 }
             }
             ForwardOp::ControlApplied => {
@@ -822,7 +812,7 @@ impl Node {
         let g = self.group(group)?;
         let (term, last_log, applied) = {
             let m = g.raft.metrics();
-            let m = m.borrow();
+            let m = m.borrow_watched();
             if m.state != ServerState::Leader || m.running_state.is_err() {
                 return None;
             }
@@ -852,13 +842,28 @@ impl Node {
         }
     }
 
+    /// The control group's leader as this node sees it, and, if this node leads it, how long
+    /// ago a quorum last acknowledged it (ms).
+    pub fn control_leadership(&self) -> (Option<NodeId>, Option<u64>) {
+        let m = self.control.metrics();
+        let m = m.borrow_watched();
+        (
+            m.current_leader,
+            m.last_quorum_acked
+                .as_ref()
+                .map(|at| openraft::Instant::elapsed(&**at).as_millis() as u64),
+        )
+    }
+
     pub fn local_status(&self) -> LocalStatus {
         let mut groups: Vec<GroupStatus> = Vec::new();
-        let mut push = |group: GroupId,
-                        m: &openraft::RaftMetrics<u64, NodeInfo>,
-                        committed: Option<u64>,
-                        quiesced| {
-            groups.push(GroupStatus {
+        fn status<C: braid_raft::BraidTypeConfig>(
+            group: GroupId,
+            m: &openraft::RaftMetrics<C>,
+            committed: Option<u64>,
+            quiesced: bool,
+        ) -> GroupStatus {
+            GroupStatus {
                 group,
                 // A stopped replica's view of the leader is frozen, not current.
                 leader: m
@@ -877,14 +882,14 @@ impl Node {
                     .unwrap_or_default(),
                 quiesced,
                 failed: m.running_state.as_ref().err().map(|e| e.to_string()),
-            });
-        };
-        push(
+            }
+        }
+        groups.push(status(
             CONTROL_GROUP,
-            &self.control.metrics().borrow(),
+            &self.control.metrics().borrow_watched(),
             self.control_committed.get(),
             false,
-        );
+        ));
         let hosted: Vec<Arc<ShardGroup>> = self
             .groups
             .read()
@@ -893,12 +898,12 @@ impl Node {
             .cloned()
             .collect();
         for g in hosted {
-            push(
+            groups.push(status(
                 g.group,
-                &g.raft.metrics().borrow(),
+                &g.raft.metrics().borrow_watched(),
                 g.committed.get(),
                 g.is_quiet(),
-            );
+            ));
         }
         groups.sort_by_key(|g| g.group);
         LocalStatus {
@@ -1114,4 +1119,27 @@ fn seek_time(g: &ShardGroup, ts_ms: u64) -> Result<u64, BraidError> {
         }
     }
     Ok(lo)
+}
+
+/// Resolves once a replica's metrics name a leader other than `from` (never, if the replica
+/// stopped: a stopped replica learns nothing more, and the caller's own timeout decides).
+async fn leader_moved<C: braid_raft::BraidTypeConfig>(
+    mut rx: openraft::type_config::alias::WatchReceiverOf<C, openraft::RaftMetrics<C>>,
+    from: NodeId,
+) {
+    loop {
+        let (stopped, leader) = {
+            let m = rx.borrow_watched();
+            (m.running_state.is_err(), m.current_leader)
+        };
+        if stopped {
+            return std::future::pending().await;
+        }
+        if matches!(leader, Some(l) if l != from) {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
 }

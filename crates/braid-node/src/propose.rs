@@ -1,11 +1,11 @@
 //! Group commit within a shard: concurrent writes to one shard share one Raft entry.
 //!
-//! openraft 0.9 appends one client write at a time and waits for its fsync before it takes the
-//! next, so without this every PutRecord/PutRecords call to a shard would pay its own fsync on
-//! every replica, one after the other. The leader's [`Proposer`] keeps at most
-//! [`SHARD_PROPOSALS_IN_FLIGHT_MAX`] entries in the Raft core; the writes that arrive meanwhile
-//! wait in a bounded queue and go out together, as one `Put` entry, when a slot frees up. Each
-//! caller then gets its own slice of the entry: `(index, first .. first + count)`.
+//! Every Raft entry costs a log frame, a replication message and an fsync on every replica (the
+//! flusher shares fsyncs, but the entries still queue behind one another), so the leader's
+//! [`Proposer`] keeps at most [`SHARD_PROPOSALS_IN_FLIGHT_MAX`] entries in the Raft core; the
+//! writes that arrive meanwhile wait in a bounded queue and go out together, as one `Put` entry,
+//! when a slot frees up. Each caller then gets its own slice of the entry:
+//! `(index, first .. first + count)`.
 //!
 //! Invariants:
 //! - Order: calls enter the queue in the order they arrive and leave it in that order; one task
@@ -17,9 +17,13 @@
 //! - Arrival times are stamped here, on the leader, and never go backwards within a shard
 //!   (AT_TIMESTAMP's binary search relies on it): a stamp is at least the newest timestamp in
 //!   the replica's log, which holds every entry of earlier leaders that may be committed.
-//! - A slot is held at most [`SHARD_WRITE_CONFIRM_MS_MAX`]: openraft 0.9 answers an entry only
-//!   when it is applied or truncated, and an ex-leader's entry may be neither for long; its
+//! - A slot is held at most [`SHARD_WRITE_CONFIRM_MS_MAX`]: openraft answers an entry only
+//!   when it is applied or discarded, and an ex-leader's entry may be neither for long; its
 //!   callers then learn that the outcome is unknown.
+//! - A leader that heard from no quorum within its lease (openraft 0.10 refuses writes then,
+//!   before appending them) is woken and asked again, at most
+//!   [`SHARD_WRITE_LEASE_RETRIES_MAX`] times: a quiesced group sends no heartbeats, so its lease
+//!   has always lapsed when its first write in a while arrives.
 //! - All calls in one entry share its outcome: committed, or not (then each caller gets the
 //!   error and nothing of theirs is acknowledged).
 
@@ -31,10 +35,12 @@ use braid_raft::state_machine::SmHandle;
 use braid_storage::SegmentLog;
 use braid_types::limits::{
     ENTRY_RECORDS_MAX, PUT_RECORDS_BYTES_MAX, SHARD_PROPOSALS_IN_FLIGHT_MAX,
-    SHARD_WRITES_QUEUED_MAX, SHARD_WRITE_CONFIRM_MS_MAX,
+    SHARD_WRITES_QUEUED_MAX, SHARD_WRITE_CONFIRM_MS_MAX, SHARD_WRITE_LEASE_RETRIES_MAX,
 };
 use braid_types::{GroupId, NodeId};
-use openraft::error::ClientWriteError;
+use openraft::async_runtime::WatchReceiver;
+use openraft::error::{ClientWriteError, ForwardReason};
+use openraft::impls::ProgressResponder;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::node::now_ms;
@@ -178,16 +184,17 @@ async fn run(
             }
         };
 
-        match raft.client_write_ff(req).await {
+        match submit(&raft, req.clone()).await {
             Err(fatal) => {
                 for (reply, _) in replies {
                     let _ = reply.send(Outcome::Failed(format!("shard {group} stopped: {fatal}")));
                 }
             }
             Ok(done) => {
+                let raft = raft.clone();
                 tokio::spawn(async move {
                     let confirm = std::time::Duration::from_millis(SHARD_WRITE_CONFIRM_MS_MAX);
-                    let res = tokio::time::timeout(confirm, done).await;
+                    let res = tokio::time::timeout(confirm, confirm_write(&raft, req, done)).await;
                     drop(slot);
                     match res {
                         Ok(res) => distribute(res, replies),
@@ -205,13 +212,73 @@ async fn run(
     }
 }
 
+type Confirmation = oneshot::Receiver<WriteResult>;
+
+/// Hands one entry to the Raft core; the receiver yields its outcome.
+async fn submit(
+    raft: &ShardRaft,
+    req: ShardRequest,
+) -> Result<Confirmation, openraft::error::Fatal<braid_raft::shard::ShardTypeConfig>> {
+    let (responder, done) = ProgressResponder::complete_only();
+    raft.client_write_ff(req, Some(responder)).await?;
+    Ok(done)
+}
+
+/// Waits for an entry's outcome. A write refused because the leader's lease lapsed (nothing was
+/// appended) wakes the group, waits for a quorum to answer a heartbeat, and is submitted again.
+async fn confirm_write(
+    raft: &ShardRaft,
+    req: ShardRequest,
+    mut done: Confirmation,
+) -> Result<WriteResult, oneshot::error::RecvError> {
+    let mut retries = 0;
+    loop {
+        let res = done.await?;
+        match &res {
+            Err(ClientWriteError::ForwardToLeader(f))
+                if f.reason == ForwardReason::LeaseExpired
+                    && retries < SHARD_WRITE_LEASE_RETRIES_MAX =>
+            {
+                retries += 1;
+                if !renew_lease(raft).await {
+                    return Ok(res);
+                }
+                match submit(raft, req.clone()).await {
+                    Ok(d) => done = d,
+                    Err(_) => return Ok(res),
+                }
+            }
+            _ => return Ok(res),
+        }
+    }
+}
+
+/// Restarts a leader's ticks and heartbeats and waits until a quorum has acknowledged one (its
+/// lease is then valid again). False if this replica is not leading any more or nobody answered.
+async fn renew_lease(raft: &ShardRaft) -> bool {
+    let before = raft.metrics().borrow_watched().last_quorum_acked.clone();
+    raft.runtime_config().tick(true);
+    if raft.trigger().heartbeat().await.is_err() {
+        return false;
+    }
+    raft.wait(Some(std::time::Duration::from_millis(
+        braid_types::limits::SHARD_LEASE_RENEW_MS_MAX,
+    )))
+    .metrics(
+        |m| m.state != openraft::ServerState::Leader || m.last_quorum_acked != before,
+        "quorum acknowledged a heartbeat",
+    )
+    .await
+    .is_ok_and(|m| m.state == openraft::ServerState::Leader)
+}
+
 /// A single call may carry one record of the largest size plus its key, a little above
 /// [`PUT_RECORDS_BYTES_MAX`] (see the limits' assertions); merging stays within the limit.
 const PUT_RECORD_SLACK_BYTES: usize = braid_types::limits::PARTITION_KEY_CHARS_MAX * 4;
 
 type WriteResult = Result<
     openraft::raft::ClientWriteResponse<braid_raft::shard::ShardTypeConfig>,
-    ClientWriteError<NodeId, braid_raft::NodeInfo>,
+    ClientWriteError<braid_raft::shard::ShardTypeConfig>,
 >;
 
 /// Hands each caller its slice of the entry's outcome.
@@ -245,9 +312,16 @@ fn distribute(
                 }
             }
         },
+        // Refused before it was appended: nothing was written.
         Ok(Err(ClientWriteError::ForwardToLeader(f))) => {
             for (reply, _) in replies {
                 let _ = reply.send(Outcome::NotLeader(f.leader_id));
+            }
+        }
+        // Appended, then discarded by a leader change: it may have been committed elsewhere.
+        Ok(Err(e @ ClientWriteError::LogEntryDiscarded(_))) => {
+            for (reply, _) in replies {
+                let _ = reply.send(Outcome::Failed(format!("write not confirmed: {e}")));
             }
         }
         Ok(Err(e)) => {

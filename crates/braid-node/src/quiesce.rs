@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use braid_types::limits::{QUIESCED_MESSAGE_GROUPS_MAX, QUIESCE_AFTER_HEARTBEATS};
 use braid_types::{GroupId, NodeId};
+use openraft::async_runtime::WatchReceiver;
 use openraft::ServerState;
 use rand::Rng;
 use tokio::time::Instant;
@@ -67,7 +68,7 @@ impl Node {
         for g in self.hosted() {
             let (state, term, last, applied, followers_done, followers) = {
                 let m = g.raft.metrics();
-                let m = m.borrow();
+                let m = m.borrow_watched();
                 if m.running_state.is_err() {
                     // A stopped replica's frozen "leader, all caught up" must not keep its
                     // followers quiet: they have to elect a new leader.
@@ -106,6 +107,7 @@ impl Node {
                         g.raft.runtime_config().tick(true);
                     }
                 } else if !q.quiesced
+                    && !g.abdicated.is_set()
                     && q.since.is_some_and(|s| now.duration_since(s) >= idle_for)
                     && followers_done
                     && applied == last
@@ -151,7 +153,7 @@ impl Node {
             };
             let follows = {
                 let m = g.raft.metrics();
-                let m = m.borrow();
+                let m = m.borrow_watched();
                 m.state == ServerState::Follower
                     && m.current_leader == Some(from)
                     && m.current_term == *term

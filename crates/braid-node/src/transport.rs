@@ -246,6 +246,7 @@ impl RaftTransport for GrpcTransport {
                 RaftKind::AppendEntries | RaftKind::Heartbeat => PbKind::AppendEntries,
                 RaftKind::Vote => PbKind::Vote,
                 RaftKind::InstallSnapshot => PbKind::InstallSnapshot,
+                RaftKind::TransferLeader => PbKind::TransferLeader,
             };
             let msg = RaftMessage {
                 group_id: group,

@@ -1,6 +1,7 @@
 //! Three nodes in one process (internal gRPC on loopback, the public Api called directly):
 //! retention deletes whole expired segments through openraft, and reads and writes go on.
 
+use openraft::async_runtime::WatchReceiver;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -250,7 +251,7 @@ async fn follower_reads_serve_committed_records_from_the_local_replica() {
     assert_eq!(seen, acked);
     let g = follower.group(group).unwrap();
     assert_ne!(
-        g.raft.metrics().borrow().current_leader,
+        g.raft.metrics().borrow_watched().current_leader,
         Some(follower.id),
         "read was served by a follower"
     );

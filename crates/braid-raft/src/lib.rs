@@ -1,4 +1,4 @@
-//! Braid's Raft layer, on openraft 0.9 (pinned exactly in the workspace).
+//! Braid's Raft layer, on openraft 0.10 (pinned exactly in the workspace).
 //!
 //! - [`log_store::LogStore`]: openraft's `RaftLogStorage` over a per-group
 //!   [`braid_storage::SegmentLog`] (entries) and the node's sled database ([`meta::MetaStore`]:
@@ -17,7 +17,6 @@ pub mod records;
 pub mod shard;
 pub mod state_machine;
 
-use std::io::Cursor;
 use std::time::Duration;
 
 pub use openraft;
@@ -35,13 +34,29 @@ impl std::fmt::Display for NodeInfo {
     }
 }
 
+/// A leader's id (term, node): openraft's "advanced" leader id, as in 0.9.
+pub type LeaderId = openraft::impls::leader_id_adv::LeaderId<u64, u64>;
+/// A log entry's id.
+pub type LogId = openraft::LogId<LeaderId>;
+/// A replica's vote.
+pub type Vote = openraft::impls::Vote<LeaderId>;
+/// A group's membership as stored with its log id.
+pub type StoredMembership = openraft::StoredMembership<LeaderId, u64, NodeInfo>;
+/// A snapshot's metadata.
+pub type SnapshotMeta = openraft::storage::SnapshotMeta<LeaderId, u64, NodeInfo>;
+/// A log entry carrying application data `D`.
+pub type Entry<D> = openraft::Entry<LeaderId, openraft::EntryPayload<D, u64, NodeInfo>>;
+
 /// The shape every Braid Raft group shares.
 pub trait BraidTypeConfig:
     openraft::RaftTypeConfig<
     NodeId = u64,
     Node = NodeInfo,
-    Entry = openraft::Entry<Self>,
-    SnapshotData = Cursor<Vec<u8>>,
+    Term = u64,
+    LeaderId = LeaderId,
+    Vote = Vote,
+    Payload = openraft::EntryPayload<<Self as openraft::RaftTypeConfig>::D, u64, NodeInfo>,
+    Entry = Entry<<Self as openraft::RaftTypeConfig>::D>,
 >
 {
     /// A short name for logs and sled keys.
@@ -78,6 +93,8 @@ pub fn shard_raft_config(t: &RaftTiming) -> openraft::Config {
         max_payload_entries: braid_types::limits::RAFT_PAYLOAD_ENTRIES_MAX,
         snapshot_policy: openraft::SnapshotPolicy::Never,
         max_in_snapshot_log_to_keep: u64::MAX / 2,
+        // A restarted leader takes part in an election like any replica (as in openraft 0.9).
+        enable_leader_restore: Some(false),
         ..Default::default()
     };
     c.validate().expect("valid shard raft config")
@@ -92,7 +109,13 @@ pub fn control_raft_config(t: &RaftTiming) -> openraft::Config {
         election_timeout_max: t.election_timeout_max.as_millis() as u64,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(1000),
         max_in_snapshot_log_to_keep: 1000,
+        enable_leader_restore: Some(false),
         ..Default::default()
     };
     c.validate().expect("valid control raft config")
+}
+
+/// The leader id of `node_id` in `term`.
+pub fn leader_id(term: u64, node_id: u64) -> LeaderId {
+    LeaderId { term, node_id }
 }

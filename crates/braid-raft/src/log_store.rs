@@ -7,6 +7,11 @@
 //!   it (fsync). Appends of many client writes share one fsync: the flusher task drains every
 //!   pending callback before it syncs (group commit).
 //! - Flush callbacks complete in append order.
+//! - openraft 0.10 does not wait for an append's fsync before it replicates the entry or applies
+//!   it, so what this replica persists about its log never runs ahead of what is durable in it:
+//!   a vote is saved only after every earlier append is synced, the persisted committed id never
+//!   exceeds the durable index, and the state machine applies an entry only once it is durable
+//!   here ([`DurableIndex`]).
 //! - The [`EntryCache`] holds a contiguous run of the latest entries, `[first, last]`, equal to
 //!   what the segment log holds for them (appends push, truncations and purges trim it first).
 
@@ -20,17 +25,48 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use braid_storage::SegmentLog;
-use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{
-    EntryPayload, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote,
-};
-use tokio::sync::mpsc;
+use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
+use openraft::{EntryPayload, OptionalSend, RaftLogReader};
+use tokio::sync::{mpsc, watch};
 
 use crate::meta::MetaStore;
-use crate::{codec, BraidTypeConfig};
+use crate::{codec, BraidTypeConfig, LogId, Vote};
 
-/// Pending flush callbacks per log (bounded: openraft has at most a few appends in flight).
+/// A log entry of group type `C`.
+type Ent<C> = crate::Entry<<C as openraft::RaftTypeConfig>::D>;
+
+/// Pending flush callbacks per log: openraft 0.10 appends without waiting for flushes, so this
+/// is the backpressure between the Raft core and the disk.
 const FLUSH_QUEUE_MAX: usize = 1024;
+
+/// The index up to which this replica's log is durable (fsynced), published by the flusher and
+/// by truncations and purges (which are durable when they return). The state machine waits on
+/// it before applying an entry.
+#[derive(Clone)]
+pub struct DurableIndex(watch::Receiver<Option<u64>>);
+
+impl DurableIndex {
+    /// Waits until every entry up to `index` is durable in this replica's log. Fails if the log
+    /// was closed (its flusher stopped).
+    pub async fn wait_for(&mut self, index: u64) -> io::Result<()> {
+        self.0
+            .wait_for(|d| d.is_some_and(|d| d >= index))
+            .await
+            .map(|_| ())
+            .map_err(|_| io::Error::other("the log's flusher stopped"))
+    }
+
+    pub fn get(&self) -> Option<u64> {
+        *self.0.borrow()
+    }
+
+    /// A durable index that is always `index` (for tests and state machines without a log).
+    pub fn fixed(index: u64) -> DurableIndex {
+        let (tx, rx) = watch::channel(Some(index));
+        std::mem::forget(tx);
+        DurableIndex(rx)
+    }
+}
 
 /// A node-wide bound on the bytes all [`EntryCache`]s hold.
 pub struct CacheBudget {
@@ -64,7 +100,7 @@ pub struct EntryCache<C: BraidTypeConfig> {
 }
 
 struct CacheInner<C: BraidTypeConfig> {
-    entries: VecDeque<(openraft::Entry<C>, usize)>,
+    entries: VecDeque<(Ent<C>, usize)>,
     bytes: usize,
 }
 
@@ -82,7 +118,7 @@ where
         }
     }
 
-    fn cost(e: &openraft::Entry<C>) -> usize {
+    fn cost(e: &Ent<C>) -> usize {
         CACHE_ENTRY_OVERHEAD_BYTES
             + match &e.payload {
                 EntryPayload::Normal(d) => d.payload_bytes(),
@@ -100,7 +136,7 @@ where
     /// Caches a just-appended entry, evicting this log's oldest entries to stay within the
     /// group's and the node's budgets (if it still does not fit, the cache is emptied: it
     /// must stay contiguous up to the last entry).
-    fn push(&self, e: &openraft::Entry<C>) {
+    fn push(&self, e: &Ent<C>) {
         let cost = Self::cost(e);
         let mut inner = self.inner.lock().expect("lock");
         if inner
@@ -135,7 +171,7 @@ where
     }
 
     /// Entries `[from, to)` if the cache holds `from` (then it holds everything after it).
-    fn get(&self, from: u64, to: u64) -> Option<Vec<openraft::Entry<C>>> {
+    fn get(&self, from: u64, to: u64) -> Option<Vec<Ent<C>>> {
         let inner = self.inner.lock().expect("lock");
         let first = inner.entries.front()?.0.log_id.index;
         let last = inner.entries.back()?.0.log_id.index;
@@ -230,8 +266,10 @@ pub struct LogStore<C: BraidTypeConfig> {
     committed: CommittedIndex,
     meta: MetaStore,
     /// Cached id of the last entry (or the purged id when the log is empty).
-    last: Arc<Mutex<Option<LogId<u64>>>>,
-    flusher: mpsc::Sender<LogFlushed<C>>,
+    last: Arc<Mutex<Option<LogId>>>,
+    flusher: mpsc::Sender<IOFlushed<C>>,
+    durable_tx: Arc<watch::Sender<Option<u64>>>,
+    durable: DurableIndex,
     _c: PhantomData<C>,
 }
 
@@ -244,6 +282,8 @@ impl<C: BraidTypeConfig> Clone for LogStore<C> {
             meta: self.meta.clone(),
             last: self.last.clone(),
             flusher: self.flusher.clone(),
+            durable_tx: self.durable_tx.clone(),
+            durable: self.durable.clone(),
             _c: PhantomData,
         }
     }
@@ -256,11 +296,8 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn read_err(e: impl std::error::Error + 'static) -> StorageError<u64> {
-    StorageIOError::read_logs(&e).into()
-}
-fn write_err(e: impl std::error::Error + 'static) -> StorageError<u64> {
-    StorageIOError::write_logs(&e).into()
+fn io_err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
 }
 
 /// Lets the state machine pick a timestamp for an entry (used for retention and AT_TIMESTAMP).
@@ -285,12 +322,15 @@ where
         log: Arc<SegmentLog>,
         meta: MetaStore,
         cache: Arc<CacheBudget>,
-    ) -> Result<LogStore<C>, StorageError<u64>> {
+    ) -> io::Result<LogStore<C>> {
         let last = match log.last_index() {
             Some(i) => Some(Self::decode_at(&log, i)?.log_id),
-            None => meta.get::<LogId<u64>>("purged").map_err(|e| read_err(e))?,
+            None => meta.get::<LogId>("purged")?,
         };
-        let (tx, mut rx) = mpsc::channel::<LogFlushed<C>>(FLUSH_QUEUE_MAX);
+        let (tx, mut rx) = mpsc::channel::<IOFlushed<C>>(FLUSH_QUEUE_MAX);
+        let (durable_tx, durable_rx) = watch::channel(log.synced_index());
+        let durable_tx = Arc::new(durable_tx);
+        let flush_durable = durable_tx.clone();
         let flush_log = log.clone();
         tokio::spawn(async move {
             let mut batch = Vec::new();
@@ -316,22 +356,24 @@ where
                     Ok(Err(e)) => Err(io::Error::other(e.to_string())),
                     Err(e) => Err(io::Error::other(e.to_string())),
                 };
-                if let Err(e) = &res {
-                    tracing::error!(error = %e, "log fsync failed; the group stops acknowledging writes");
+                match &res {
+                    Ok(()) => {
+                        flush_durable.send_replace(flush_log.synced_index());
+                    }
+                    Err(e) => tracing::error!(error = %e, "log fsync failed; the group stops acknowledging writes"),
                 }
                 for cb in batch.drain(..) {
                     let r = match &res {
                         Ok(()) => Ok(()),
                         Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
                     };
-                    cb.log_io_completed(r);
+                    cb.io_completed(r);
                 }
             }
         });
         let committed = CommittedIndex(Arc::new(AtomicU64::new(CommittedIndex::NONE)));
         committed.set(
-            meta.get::<Option<LogId<u64>>>("committed")
-                .map_err(|e| read_err(e))?
+            meta.get::<Option<LogId>>("committed")?
                 .flatten()
                 .map(|l| l.index),
         );
@@ -342,16 +384,18 @@ where
             meta,
             last: Arc::new(Mutex::new(last)),
             flusher: tx,
+            durable_tx,
+            durable: DurableIndex(durable_rx),
             _c: PhantomData,
         })
     }
 
-    fn decode_at(log: &SegmentLog, index: u64) -> Result<openraft::Entry<C>, StorageError<u64>> {
+    fn decode_at(log: &SegmentLog, index: u64) -> io::Result<Ent<C>> {
         let (_, bytes) = log
             .read(index)
-            .map_err(read_err)?
-            .ok_or_else(|| read_err(io::Error::other(format!("log entry {index} missing"))))?;
-        let e: openraft::Entry<C> = codec::decode(&bytes).map_err(read_err)?;
+            .map_err(io_err)?
+            .ok_or_else(|| io::Error::other(format!("log entry {index} missing")))?;
+        let e: Ent<C> = codec::decode(&bytes).map_err(io_err)?;
         assert_eq!(e.log_id.index, index, "entry stored under the wrong index");
         Ok(e)
     }
@@ -367,6 +411,29 @@ where
     pub fn committed(&self) -> &CommittedIndex {
         &self.committed
     }
+
+    /// The index up to which this log is durable; the group's state machine waits on it.
+    pub fn durable(&self) -> DurableIndex {
+        self.durable.clone()
+    }
+
+    /// Publishes the durable index after a truncation or purge (both durable on return).
+    fn publish_durable(&self) {
+        self.durable_tx.send_replace(self.log.synced_index());
+    }
+
+    /// Makes every entry appended so far durable (for the vote, which must not become durable
+    /// before the appends that preceded it: openraft counts a saved vote as "everything before
+    /// it is flushed").
+    async fn sync_appended(&self) -> io::Result<()> {
+        let l = self.log.clone();
+        tokio::task::spawn_blocking(move || l.sync())
+            .await
+            .map_err(io_err)?
+            .map_err(io_err)?;
+        self.publish_durable();
+        Ok(())
+    }
 }
 
 impl<C> RaftLogReader<C> for LogStore<C>
@@ -377,7 +444,7 @@ where
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
-    ) -> Result<Vec<openraft::Entry<C>>, StorageError<u64>> {
+    ) -> io::Result<Vec<Ent<C>>> {
         let from = match range.start_bound() {
             Bound::Included(x) => *x,
             Bound::Excluded(x) => x + 1,
@@ -397,18 +464,22 @@ where
             let chunk = self
                 .log
                 .read_range(next, to, 16 * 1024 * 1024)
-                .map_err(read_err)?;
+                .map_err(io_err)?;
             if chunk.is_empty() {
                 break;
             }
             for (index, _, bytes) in chunk {
-                let e: openraft::Entry<C> = codec::decode(&bytes).map_err(read_err)?;
+                let e: Ent<C> = codec::decode(&bytes).map_err(io_err)?;
                 assert_eq!(e.log_id.index, index);
                 next = index + 1;
                 out.push(e);
             }
         }
         Ok(out)
+    }
+
+    async fn read_vote(&mut self) -> io::Result<Option<Vote>> {
+        self.meta.get("vote")
     }
 }
 
@@ -419,11 +490,8 @@ where
 {
     type LogReader = Self;
 
-    async fn get_log_state(&mut self) -> Result<LogState<C>, StorageError<u64>> {
-        let purged = self
-            .meta
-            .get::<LogId<u64>>("purged")
-            .map_err(|e| read_err(e))?;
+    async fn get_log_state(&mut self) -> io::Result<LogState<C>> {
+        let purged = self.meta.get::<LogId>("purged")?;
         let last = *self.last.lock().expect("lock");
         Ok(LogState {
             last_purged_log_id: purged,
@@ -435,47 +503,31 @@ where
         self.clone()
     }
 
-    async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError<u64>> {
-        self.meta
-            .put("vote", vote)
-            .map_err(|e| StorageIOError::write_vote(&e))?;
-        self.meta
-            .flush()
-            .await
-            .map_err(|e| StorageIOError::write_vote(&e))?;
+    async fn save_vote(&mut self, vote: &Vote) -> io::Result<()> {
+        self.sync_appended().await?;
+        self.meta.put("vote", vote)?;
+        self.meta.flush().await?;
         Ok(())
     }
 
-    async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError<u64>> {
-        self.meta
-            .get("vote")
-            .map_err(|e| StorageIOError::read_vote(&e).into())
-    }
-
-    async fn save_committed(
-        &mut self,
-        committed: Option<LogId<u64>>,
-    ) -> Result<(), StorageError<u64>> {
-        self.meta.put("committed", &committed).map_err(write_err)?;
+    async fn save_committed(&mut self, committed: Option<LogId>) -> io::Result<()> {
+        // Persist only what is durable here: on restart openraft re-applies up to the persisted
+        // committed id from this log, which must hold it.
+        let durable = self.log.synced_index();
+        if committed.map(|c| Some(c.index) <= durable).unwrap_or(true) {
+            self.meta.put("committed", &committed)?;
+        }
         self.committed.set(committed.map(|l| l.index));
         Ok(())
     }
 
-    async fn read_committed(&mut self) -> Result<Option<LogId<u64>>, StorageError<u64>> {
-        Ok(self
-            .meta
-            .get::<Option<LogId<u64>>>("committed")
-            .map_err(read_err)?
-            .flatten())
+    async fn read_committed(&mut self) -> io::Result<Option<LogId>> {
+        Ok(self.meta.get::<Option<LogId>>("committed")?.flatten())
     }
 
-    async fn append<I>(
-        &mut self,
-        entries: I,
-        callback: LogFlushed<C>,
-    ) -> Result<(), StorageError<u64>>
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<C>) -> io::Result<()>
     where
-        I: IntoIterator<Item = openraft::Entry<C>> + OptionalSend,
+        I: IntoIterator<Item = Ent<C>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
         let mut last = None;
@@ -488,7 +540,7 @@ where
             let bytes = codec::encode(&e);
             self.log
                 .append(e.log_id.index, ts, &bytes)
-                .map_err(write_err)?;
+                .map_err(io_err)?;
             self.cache.push(&e);
             last = Some(e.log_id);
         }
@@ -498,32 +550,37 @@ where
         self.flusher
             .send(callback)
             .await
-            .map_err(|_| write_err(io::Error::other("log flusher stopped")))?;
+            .map_err(|_| io::Error::other("log flusher stopped"))?;
         Ok(())
     }
 
-    async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
-        tracing::debug!(?log_id, "truncate log suffix");
-        self.cache.truncate_from(log_id.index);
-        self.log.truncate_from(log_id.index).map_err(write_err)?;
+    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> io::Result<()> {
+        tracing::debug!(?last_log_id, "truncate log suffix");
+        let from = last_log_id.map_or(0, |l| l.index + 1);
+        self.cache.truncate_from(from);
+        self.log.truncate_from(from).map_err(io_err)?;
         let last = match self.log.last_index() {
             Some(i) => Some(Self::decode_at(&self.log, i)?.log_id),
-            None => self.meta.get::<LogId<u64>>("purged").map_err(read_err)?,
+            None => self.meta.get::<LogId>("purged")?,
         };
         *self.last.lock().expect("lock") = last;
+        self.publish_durable();
         Ok(())
     }
 
-    async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
+    async fn purge(&mut self, log_id: LogId) -> io::Result<()> {
         tracing::debug!(?log_id, "purge log prefix");
         self.cache.purge_upto(log_id.index);
-        self.meta.put("purged", &log_id).map_err(write_err)?;
-        self.meta.flush().await.map_err(write_err)?;
-        self.log.purge_upto(log_id.index).map_err(write_err)?;
-        let mut last = self.last.lock().expect("lock");
-        if last.map(|l| l.index < log_id.index).unwrap_or(true) {
-            *last = Some(log_id);
+        self.meta.put("purged", &log_id)?;
+        self.meta.flush().await?;
+        self.log.purge_upto(log_id.index).map_err(io_err)?;
+        {
+            let mut last = self.last.lock().expect("lock");
+            if last.map(|l| l.index < log_id.index).unwrap_or(true) {
+                *last = Some(log_id);
+            }
         }
+        self.publish_durable();
         Ok(())
     }
 }
@@ -533,13 +590,12 @@ mod tests {
     use super::*;
     use crate::records::RecordBatchBuilder;
     use crate::shard::{ShardRequest, ShardTypeConfig};
-    use openraft::CommittedLeaderId;
 
-    fn entry(index: u64, data_bytes: usize) -> openraft::Entry<ShardTypeConfig> {
+    fn entry(index: u64, data_bytes: usize) -> Ent<ShardTypeConfig> {
         let mut b = RecordBatchBuilder::with_capacity(1, data_bytes + 1);
         b.push("k", &vec![7u8; data_bytes]);
         openraft::Entry {
-            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            log_id: LogId::new(crate::leader_id(1, 1), index),
             payload: EntryPayload::Normal(ShardRequest::Put {
                 arrival_ms: index,
                 records: b.finish(),
@@ -547,7 +603,7 @@ mod tests {
         }
     }
 
-    fn indexes(v: &[openraft::Entry<ShardTypeConfig>]) -> Vec<u64> {
+    fn indexes(v: &[Ent<ShardTypeConfig>]) -> Vec<u64> {
         v.iter().map(|e| e.log_id.index).collect()
     }
 

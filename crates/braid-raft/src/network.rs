@@ -8,20 +8,24 @@ use std::sync::Arc;
 
 use braid_types::limits::RAFT_TIMEOUTS_BEFORE_UNREACHABLE;
 
+use std::future::Future;
+use std::io::Cursor;
+
 use futures::future::BoxFuture;
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    Fatal, NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Unreachable,
 };
-use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::network::{Backoff, RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
 };
+use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::Raft;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::{codec, BraidTypeConfig, NodeInfo};
+use crate::{codec, BraidTypeConfig, NodeInfo, SnapshotMeta, Vote};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RaftKind {
@@ -29,7 +33,18 @@ pub enum RaftKind {
     /// An AppendEntries without entries: latency-tolerant, so transports may coalesce them.
     Heartbeat,
     Vote,
+    /// A whole snapshot in one message (the control group's catalog; shards never snapshot).
     InstallSnapshot,
+    /// The leader hands its leadership to the receiver (or tells the others it does).
+    TransferLeader,
+}
+
+/// What [`RaftKind::InstallSnapshot`] carries.
+#[derive(Serialize, Deserialize)]
+struct SnapshotMessage {
+    vote: Vote,
+    meta: SnapshotMeta,
+    data: Vec<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,16 +113,15 @@ impl<C: BraidTypeConfig> RaftNetworkFactory<C> for GroupNetworkFactory<C> {
 }
 
 impl<C: BraidTypeConfig> GroupConnection<C> {
-    async fn rpc<Req, Resp, E>(
+    async fn rpc<Req, Resp>(
         &self,
         kind: RaftKind,
         req: &Req,
         option: &RPCOption,
-    ) -> Result<Resp, RPCError<u64, NodeInfo, RaftError<u64, E>>>
+    ) -> Result<Resp, RPCError<C>>
     where
         Req: Serialize,
         Resp: DeserializeOwned,
-        E: std::error::Error + DeserializeOwned,
     {
         let payload = codec::encode(req);
         let fut = self
@@ -139,13 +153,15 @@ impl<C: BraidTypeConfig> GroupConnection<C> {
                 bytes
             }
         };
-        let res: Result<Resp, RaftError<u64, E>> =
+        let res: Result<Resp, Fatal<C>> =
             codec::decode(&reply).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+        // The peer's Raft for this group stopped (it is shutting down, or its storage failed):
+        // back off as from a peer that is down.
+        res.map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
     }
 }
 
-/// The intervals of [`RaftNetwork::backoff`]: doubling from
+/// The intervals of [`RaftNetworkV2::backoff`]: doubling from
 /// `RAFT_UNREACHABLE_BACKOFF_MS_MIN` to `RAFT_UNREACHABLE_BACKOFF_MS_MAX`, then that forever.
 fn unreachable_backoff() -> impl Iterator<Item = std::time::Duration> + Send + 'static {
     let min = braid_types::limits::RAFT_UNREACHABLE_BACKOFF_MS_MIN;
@@ -154,20 +170,22 @@ fn unreachable_backoff() -> impl Iterator<Item = std::time::Duration> + Send + '
         .map(std::time::Duration::from_millis)
 }
 
-impl<C: BraidTypeConfig> RaftNetwork<C> for GroupConnection<C> {
-    /// After an `Unreachable` error (peer down, its queue full, or the group not opened there
-    /// yet, as right after a stream is created), openraft sends nothing to that peer for these
-    /// intervals, until one call succeeds: short at first, so that a group that opens a moment
-    /// late is not left behind for long, and up to openraft's default for a peer that is down.
-    fn backoff(&self) -> Backoff {
-        Backoff::new(unreachable_backoff())
+impl<C: BraidTypeConfig> RaftNetworkV2<C> for GroupConnection<C> {
+    type SnapshotData = Cursor<Vec<u8>>;
+
+    /// After errors (an `Unreachable` one: peer down, its queue full, or the group not opened
+    /// there yet, as right after a stream is created), openraft sends nothing to that peer for
+    /// these intervals, until one call succeeds: short at first, so that a group that opens a
+    /// moment late is not left behind for long, and up to 500 ms for a peer that is down.
+    fn backoff(&self) -> Option<Backoff> {
+        Some(Backoff::new(unreachable_backoff()))
     }
 
     async fn append_entries(
         &mut self,
         req: AppendEntriesRequest<C>,
         option: RPCOption,
-    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
+    ) -> Result<AppendEntriesResponse<C>, RPCError<C>> {
         // A heartbeat carries no entries and no news. An empty AppendEntries that advances the
         // follower's commit index is not one: the leader sends it right after a commit, and
         // openraft replicates the group's next entries to this peer only once it was answered,
@@ -188,46 +206,88 @@ impl<C: BraidTypeConfig> RaftNetwork<C> for GroupConnection<C> {
         res
     }
 
-    async fn install_snapshot(
+    async fn full_snapshot(
         &mut self,
-        req: InstallSnapshotRequest<C>,
+        vote: Vote,
+        snapshot: Snapshot<crate::LeaderId, u64, NodeInfo, Cursor<Vec<u8>>>,
+        cancel: impl Future<Output = ReplicationClosed> + openraft::OptionalSend + 'static,
         option: RPCOption,
-    ) -> Result<
-        InstallSnapshotResponse<u64>,
-        RPCError<u64, NodeInfo, RaftError<u64, InstallSnapshotError>>,
-    > {
-        self.rpc(RaftKind::InstallSnapshot, &req, &option).await
+    ) -> Result<SnapshotResponse<C>, StreamingError<C>> {
+        let msg = SnapshotMessage {
+            vote,
+            meta: snapshot.meta,
+            data: snapshot.snapshot.into_inner(),
+        };
+        tokio::select! {
+            closed = cancel => Err(StreamingError::Closed(closed)),
+            res = self.rpc::<_, SnapshotResponse<C>>(RaftKind::InstallSnapshot, &msg, &option) => {
+                res.map_err(|e| match e {
+                    RPCError::Timeout(t) => StreamingError::Timeout(t),
+                    RPCError::Unreachable(u) => StreamingError::Unreachable(u),
+                    RPCError::Network(n) => StreamingError::Network(n),
+                    RPCError::RemoteError(r) => StreamingError::Network(NetworkError::new(&r)),
+                })
+            }
+        }
     }
 
     async fn vote(
         &mut self,
-        req: VoteRequest<u64>,
+        req: VoteRequest<C>,
         option: RPCOption,
-    ) -> Result<VoteResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
+    ) -> Result<VoteResponse<C>, RPCError<C>> {
         self.rpc(RaftKind::Vote, &req, &option).await
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<C>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<C>, RPCError<C>> {
+        self.rpc(RaftKind::TransferLeader, &req, &option).await
     }
 }
 
+/// `RaftError<C>` (whose API error is `Infallible`) as the `Fatal` it must be.
+fn fatal_only<T, C: BraidTypeConfig>(r: Result<T, RaftError<C>>) -> Result<T, Fatal<C>> {
+    r.map_err(|e| match e {
+        RaftError::Fatal(f) => f,
+        RaftError::APIError(never) => match never {},
+    })
+}
+
 /// Serves one incoming Raft message on the receiving node: decodes it, hands it to the group's
-/// Raft, and encodes `Result<Response, RaftError>` for the sender.
-pub async fn serve<C: BraidTypeConfig>(
-    raft: &Raft<C>,
+/// Raft, and encodes `Result<Response, Fatal>` for the sender.
+pub async fn serve<C, SM>(
+    raft: &Raft<C, SM>,
     kind: RaftKind,
     payload: &[u8],
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, String>
+where
+    C: BraidTypeConfig,
+    SM: RaftStateMachine<C, SnapshotData = Cursor<Vec<u8>>>,
+{
     Ok(match kind {
         RaftKind::AppendEntries | RaftKind::Heartbeat => {
             let req: AppendEntriesRequest<C> = codec::decode(payload).map_err(|e| e.to_string())?;
-            codec::encode(&raft.append_entries(req).await)
+            codec::encode(&fatal_only(raft.append_entries(req).await))
         }
         RaftKind::Vote => {
-            let req: VoteRequest<u64> = codec::decode(payload).map_err(|e| e.to_string())?;
-            codec::encode(&raft.vote(req).await)
+            let req: VoteRequest<C> = codec::decode(payload).map_err(|e| e.to_string())?;
+            codec::encode(&fatal_only(raft.vote(req).await))
         }
         RaftKind::InstallSnapshot => {
-            let req: InstallSnapshotRequest<C> =
+            let m: SnapshotMessage = codec::decode(payload).map_err(|e| e.to_string())?;
+            let snapshot = Snapshot {
+                meta: m.meta,
+                snapshot: Cursor::new(m.data),
+            };
+            codec::encode(&raft.install_full_snapshot(m.vote, snapshot).await)
+        }
+        RaftKind::TransferLeader => {
+            let req: TransferLeaderRequest<C> =
                 codec::decode(payload).map_err(|e| e.to_string())?;
-            codec::encode(&raft.install_snapshot(req).await)
+            codec::encode(&raft.handle_transfer_leader(req).await)
         }
     })
 }
@@ -236,7 +296,7 @@ pub async fn serve<C: BraidTypeConfig>(
 mod tests {
     use super::*;
     use crate::shard::ShardTypeConfig;
-    use openraft::{CommittedLeaderId, LogId, Vote};
+    use crate::LogId;
     use std::sync::Mutex;
 
     /// Records the kind each AppendEntries was sent as, and answers with the queued answers
@@ -264,7 +324,7 @@ mod tests {
         ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>> {
             self.kinds.lock().unwrap().push(kind);
             let answer = self.answers.lock().unwrap().pop();
-            let reply: Result<AppendEntriesResponse<u64>, RaftError<u64>> = match answer {
+            let reply: Result<AppendEntriesResponse<ShardTypeConfig>, Fatal<ShardTypeConfig>> = match answer {
                 Some(Answer::Lost) => {
                     return Box::pin(async { Err(TransportError::Network("lost".into())) })
                 }
@@ -280,7 +340,7 @@ mod tests {
         let rec = Arc::new(Recorder::default());
         let mut factory = GroupNetworkFactory::<ShardTypeConfig>::new(7, rec.clone());
         let mut conn = factory.new_client(2, &NodeInfo::default()).await;
-        let id = |i| LogId::new(CommittedLeaderId::new(1, 1), i);
+        let id = |i| LogId::new(crate::leader_id(1, 1), i);
         let empty = |commit: Option<u64>| AppendEntriesRequest::<ShardTypeConfig> {
             vote: Vote::new_committed(1, 1),
             prev_log_id: Some(id(5)),
@@ -301,7 +361,7 @@ mod tests {
             let _ = conn.append_entries(empty(commit), opt.clone()).await;
         }
         let mut with_entry = empty(Some(5));
-        with_entry.entries.push(openraft::Entry {
+        with_entry.entries.push(crate::Entry {
             log_id: id(6),
             payload: openraft::EntryPayload::Blank,
         });

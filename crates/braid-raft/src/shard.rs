@@ -4,15 +4,12 @@
 //! record's position is `(entry index, place in entry)`, from which its sequence number is
 //! derived, so applying an entry is O(1): the state machine only tracks the tip and the seal.
 
-use std::io::Cursor;
-
-use openraft::LogId;
 use serde::{Deserialize, Serialize};
 
 use crate::log_store::EntryTimestamp;
 use crate::records::RecordBatch;
 use crate::state_machine::AppState;
-use crate::{BraidTypeConfig, NodeInfo};
+use crate::{BraidTypeConfig, LogId, NodeInfo};
 
 openraft::declare_raft_types!(
     /// Type config of shard groups.
@@ -21,9 +18,6 @@ openraft::declare_raft_types!(
         R = ShardResponse,
         NodeId = u64,
         Node = NodeInfo,
-        Entry = openraft::Entry<ShardTypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
-        AsyncRuntime = openraft::TokioRuntime,
 );
 
 impl BraidTypeConfig for ShardTypeConfig {
@@ -39,6 +33,18 @@ pub enum ShardRequest {
     },
     /// Closes the shard (resharding): no `Put` after this entry is part of the shard.
     Seal { at_ms: u64 },
+}
+
+impl std::fmt::Display for ShardRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShardRequest::Put {
+                arrival_ms,
+                records,
+            } => write!(f, "put({} records at {arrival_ms})", records.len()),
+            ShardRequest::Seal { at_ms } => write!(f, "seal(at {at_ms})"),
+        }
+    }
 }
 
 impl EntryTimestamp for ShardRequest {
@@ -85,7 +91,7 @@ pub struct ShardState {
 }
 
 impl AppState<ShardTypeConfig> for ShardState {
-    fn apply(&mut self, log_id: LogId<u64>, req: &ShardRequest) -> ShardResponse {
+    fn apply(&mut self, log_id: LogId, req: &ShardRequest) -> ShardResponse {
         match req {
             ShardRequest::Put { .. } if self.sealed_at.is_some() => ShardResponse::Sealed,
             ShardRequest::Put {
@@ -122,8 +128,9 @@ impl AppState<ShardTypeConfig> for ShardState {
     }
 }
 
-pub type ShardEntry = openraft::Entry<ShardTypeConfig>;
-pub type ShardRaft = openraft::Raft<ShardTypeConfig>;
+pub type ShardEntry = crate::Entry<ShardRequest>;
+pub type ShardRaft =
+    openraft::Raft<ShardTypeConfig, crate::state_machine::SmStore<ShardTypeConfig, ShardState>>;
 
 #[cfg(test)]
 mod tests {
@@ -132,7 +139,7 @@ mod tests {
     #[test]
     fn seal_rejects_later_puts() {
         let mut s = ShardState::default();
-        let id = |i| LogId::new(openraft::CommittedLeaderId::new(1, 1), i);
+        let id = |i| LogId::new(crate::leader_id(1, 1), i);
         let put = ShardRequest::Put {
             arrival_ms: 5,
             records: {

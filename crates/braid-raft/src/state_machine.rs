@@ -3,28 +3,32 @@
 //! Invariant: the persisted `last_applied` never runs ahead of what `app` reflects, because both
 //! are written in one sled value. Losing the latest write (sled flushes in the background) only
 //! makes openraft re-apply committed entries, and `AppState::apply` is deterministic.
+//!
+//! Invariant: an entry is applied (and `last_applied` persisted past it) only once it is durable
+//! in this replica's log ([`DurableIndex`]). openraft 0.10 may hand the state machine committed
+//! entries that this replica has not fsynced yet; were `last_applied` persisted ahead of the
+//! durable log, a restart would find a hole in the log below it.
 
-use std::io::Cursor;
+use std::io::{self, Cursor};
 use std::marker::PhantomData;
 use std::sync::{Arc, RwLock};
 
-use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{
-    EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError,
-    StorageIOError, StoredMembership,
-};
+use futures::{Stream, TryStreamExt};
+use openraft::storage::{EntryResponder, RaftStateMachine, Snapshot};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::log_store::DurableIndex;
 use crate::meta::MetaStore;
-use crate::{codec, BraidTypeConfig, NodeInfo};
+use crate::{codec, BraidTypeConfig, LogId, SnapshotMeta, StoredMembership};
 
 /// The application half of a state machine.
 pub trait AppState<C: BraidTypeConfig>:
     Default + Clone + Send + Sync + Serialize + DeserializeOwned + 'static
 {
-    fn apply(&mut self, log_id: LogId<u64>, req: &C::D) -> C::R;
+    fn apply(&mut self, log_id: LogId, req: &C::D) -> C::R;
     /// The response for blank and membership entries.
     fn blank_response(&self) -> C::R;
 }
@@ -32,8 +36,8 @@ pub trait AppState<C: BraidTypeConfig>:
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(bound = "A: Serialize + DeserializeOwned")]
 struct Persisted<A> {
-    last_applied: Option<LogId<u64>>,
-    membership: StoredMembership<u64, NodeInfo>,
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
     app: A,
     snapshot_id: u64,
 }
@@ -75,19 +79,21 @@ pub struct SmStore<C: BraidTypeConfig, A: AppState<C>> {
     /// Safe because a stale persisted state only makes openraft re-apply committed entries.
     persist_every: Option<std::time::Duration>,
     persisted_at: Option<std::time::Instant>,
+    /// How far this replica's log is durable: entries are applied only up to it.
+    durable: DurableIndex,
     _c: PhantomData<C>,
 }
 
-fn sm_err(e: impl std::error::Error + 'static) -> StorageError<u64> {
-    StorageIOError::write_state_machine(&e).into()
+fn sm_err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
 }
 
 impl<C: BraidTypeConfig, A: AppState<C>> SmStore<C, A> {
-    pub fn open(meta: MetaStore) -> Result<(SmStore<C, A>, SmHandle<A>), StorageError<u64>> {
-        let persisted: Persisted<A> = meta
-            .get("sm")
-            .map_err(|e| StorageError::from(StorageIOError::read_state_machine(&e)))?
-            .unwrap_or_default();
+    pub fn open(
+        meta: MetaStore,
+        durable: DurableIndex,
+    ) -> io::Result<(SmStore<C, A>, SmHandle<A>)> {
+        let persisted: Persisted<A> = meta.get("sm")?.unwrap_or_default();
         let (tx, _) = watch::channel(persisted.last_applied.map(|l| l.index));
         let shared = Arc::new(Shared {
             state: RwLock::new(persisted),
@@ -99,6 +105,7 @@ impl<C: BraidTypeConfig, A: AppState<C>> SmStore<C, A> {
                 persisted_at: None,
                 shared: shared.clone(),
                 meta,
+                durable,
                 _c: PhantomData,
             },
             SmHandle { shared },
@@ -112,57 +119,59 @@ impl<C: BraidTypeConfig, A: AppState<C>> SmStore<C, A> {
         self
     }
 
-    fn persist(&self, p: &Persisted<A>) -> Result<(), StorageError<u64>> {
-        self.meta.put("sm", p).map_err(sm_err)
+    fn persist(&self, p: &Persisted<A>) -> io::Result<()> {
+        self.meta.put("sm", p)
     }
 }
 
+type SmSnapshot = Snapshot<crate::LeaderId, u64, crate::NodeInfo, Cursor<Vec<u8>>>;
+
 impl<C: BraidTypeConfig, A: AppState<C>> RaftSnapshotBuilder<C> for SmStore<C, A> {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<C>, StorageError<u64>> {
+    type SnapshotData = Cursor<Vec<u8>>;
+
+    async fn build_snapshot(&mut self) -> io::Result<SmSnapshot> {
         let (meta, bytes) = {
             let mut st = self.shared.state.write().expect("lock");
             st.snapshot_id += 1;
             let meta = SnapshotMeta {
                 last_log_id: st.last_applied,
                 last_membership: st.membership.clone(),
-                snapshot_id: format!(
-                    "{}-{}",
-                    st.last_applied.map(|l| l.index).unwrap_or(0),
-                    st.snapshot_id
-                ),
             };
             (meta, codec::encode(&*st))
         };
-        self.meta.put("snapshot_meta", &meta).map_err(sm_err)?;
-        self.meta.put("snapshot", &bytes).map_err(sm_err)?;
+        self.meta.put("snapshot_meta", &meta)?;
+        self.meta.put("snapshot", &bytes)?;
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(bytes)),
+            snapshot: Cursor::new(bytes),
         })
     }
 }
 
 impl<C: BraidTypeConfig, A: AppState<C>> RaftStateMachine<C> for SmStore<C, A> {
+    type SnapshotData = Cursor<Vec<u8>>;
     type SnapshotBuilder = Self;
 
-    async fn applied_state(
-        &mut self,
-    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, NodeInfo>), StorageError<u64>> {
+    async fn applied_state(&mut self) -> io::Result<(Option<LogId>, StoredMembership)> {
         let st = self.shared.state.read().expect("lock");
         Ok((st.last_applied, st.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<C::R>, StorageError<u64>>
+    async fn apply<Strm>(&mut self, entries: Strm) -> io::Result<()>
     where
-        I: IntoIterator<Item = openraft::Entry<C>> + OptionalSend,
-        I::IntoIter: OptionalSend,
+        Strm: Stream<Item = io::Result<EntryResponder<C>>> + Unpin + OptionalSend,
     {
-        let mut out = Vec::new();
+        let entries: Vec<EntryResponder<C>> = entries.try_collect().await?;
+        let Some(last) = entries.last().map(|(e, _)| e.log_id.index) else {
+            return Ok(());
+        };
+        self.durable.wait_for(last).await?;
+        let mut responders = Vec::with_capacity(entries.len());
         let mut membership_changed = false;
         let last_index;
         {
             let mut st = self.shared.state.write().expect("lock");
-            for e in entries {
+            for (e, responder) in entries {
                 if let Some(prev) = st.last_applied {
                     assert!(
                         e.log_id.index > prev.index,
@@ -181,7 +190,9 @@ impl<C: BraidTypeConfig, A: AppState<C>> RaftStateMachine<C> for SmStore<C, A> {
                         st.app.blank_response()
                     }
                 };
-                out.push(r);
+                if let Some(responder) = responder {
+                    responders.push((responder, r));
+                }
             }
             let due = match (self.persist_every, self.persisted_at) {
                 (Some(every), Some(at)) => membership_changed || at.elapsed() >= every,
@@ -194,7 +205,10 @@ impl<C: BraidTypeConfig, A: AppState<C>> RaftStateMachine<C> for SmStore<C, A> {
             last_index = st.last_applied.map(|l| l.index);
         }
         self.shared.applied.send_replace(last_index);
-        Ok(out)
+        for (responder, r) in responders {
+            responder.send(r);
+        }
+        Ok(())
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
@@ -203,45 +217,37 @@ impl<C: BraidTypeConfig, A: AppState<C>> RaftStateMachine<C> for SmStore<C, A> {
             meta: self.meta.clone(),
             persist_every: self.persist_every,
             persisted_at: None,
+            durable: self.durable.clone(),
             _c: PhantomData,
         }
     }
 
-    async fn begin_receiving_snapshot(
-        &mut self,
-    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<u64>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
-    }
-
     async fn install_snapshot(
         &mut self,
-        meta: &SnapshotMeta<u64, NodeInfo>,
-        snapshot: Box<Cursor<Vec<u8>>>,
-    ) -> Result<(), StorageError<u64>> {
+        meta: &SnapshotMeta,
+        snapshot: Cursor<Vec<u8>>,
+    ) -> io::Result<()> {
         let bytes = snapshot.into_inner();
-        let mut p: Persisted<A> = codec::decode(&bytes).map_err(|e| {
-            StorageError::from(StorageIOError::read_snapshot(Some(meta.signature()), &e))
-        })?;
+        let mut p: Persisted<A> = codec::decode(&bytes).map_err(sm_err)?;
         p.last_applied = meta.last_log_id;
         p.membership = meta.last_membership.clone();
         self.persist(&p)?;
-        self.meta.put("snapshot_meta", meta).map_err(sm_err)?;
-        self.meta.put("snapshot", &bytes).map_err(sm_err)?;
-        self.meta.flush().await.map_err(sm_err)?;
+        self.meta.put("snapshot_meta", meta)?;
+        self.meta.put("snapshot", &bytes)?;
+        self.meta.flush().await?;
         let idx = p.last_applied.map(|l| l.index);
         *self.shared.state.write().expect("lock") = p;
         self.shared.applied.send_replace(idx);
         Ok(())
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<C>>, StorageError<u64>> {
-        let meta: Option<SnapshotMeta<u64, NodeInfo>> =
-            self.meta.get("snapshot_meta").map_err(sm_err)?;
-        let bytes: Option<Vec<u8>> = self.meta.get("snapshot").map_err(sm_err)?;
+    async fn get_current_snapshot(&mut self) -> io::Result<Option<SmSnapshot>> {
+        let meta: Option<SnapshotMeta> = self.meta.get("snapshot_meta")?;
+        let bytes: Option<Vec<u8>> = self.meta.get("snapshot")?;
         Ok(match (meta, bytes) {
             (Some(meta), Some(bytes)) => Some(Snapshot {
                 meta,
-                snapshot: Box::new(Cursor::new(bytes)),
+                snapshot: Cursor::new(bytes),
             }),
             _ => None,
         })

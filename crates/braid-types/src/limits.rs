@@ -72,9 +72,14 @@ pub const SHARD_WRITES_QUEUED_MAX: usize = 1024;
 /// entry's callers that the outcome is unknown and frees the slot (an ex-leader's entry may stay
 /// unanswered until it is applied or truncated).
 pub const SHARD_WRITE_CONFIRM_MS_MAX: u64 = 10_000;
-/// Entries one shard's leader has in its Raft core at once. openraft 0.9 fsyncs one append at a
-/// time, so writes that arrive while these are in flight are merged into the next entry: one
-/// fsync per replica for all of them (docs/perf/2026-11-26-group-commit.md).
+/// How many times a shard's proposer wakes a leader whose lease lapsed (a quiesced group: no
+/// heartbeats, so openraft refuses writes until a quorum answers one) and submits a write again.
+pub const SHARD_WRITE_LEASE_RETRIES_MAX: u32 = 3;
+/// How long a woken leader waits for a quorum to answer its heartbeat.
+pub const SHARD_LEASE_RENEW_MS_MAX: u64 = 2_000;
+/// Entries one shard's leader has in its Raft core at once. Writes that arrive while these are
+/// in flight are merged into the next entry: one log frame, replication message and fsync per
+/// replica for all of them (docs/perf/2026-11-26-group-commit.md).
 pub const SHARD_PROPOSALS_IN_FLIGHT_MAX: usize = 2;
 /// Raft messages up to this size are coalesced per peer into RaftBatch calls; larger ones
 /// (appends carrying records) go alone.
@@ -123,6 +128,9 @@ pub const HANDOVER_CONCURRENCY: usize = 64;
 /// How long one leadership transfer may keep the group's writes waiting (for writes in flight
 /// to finish and the target to hold every entry) before it gives up and reopens them.
 pub const TRANSFER_GATE_MS_MAX: u64 = 1_000;
+/// How long a leader whose transfer stalled goes without heartbeats so that its followers elect
+/// another leader (openraft's leader refuses writes until it steps down).
+pub const ABDICATION_MS_MAX: u64 = 10_000;
 /// A shard group whose log has not grown for this many heartbeat intervals (and whose
 /// followers hold every entry) stops its Raft timers until the next write (see the node's
 /// `quiesce` module). The heartbeats in between tell followers the final commit index.

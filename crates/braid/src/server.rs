@@ -436,11 +436,7 @@ mod health {
         let line = buf.split(|b| *b == b'\n').next().unwrap_or_default();
         let mut parts = std::str::from_utf8(line).unwrap_or("").split_whitespace();
         let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        let (leader, quorum_ack_ms) = {
-            let m = node.control.metrics();
-            let m = m.borrow();
-            (m.current_leader, m.millis_since_quorum_ack)
-        };
+        let (leader, quorum_ack_ms) = node.control_leadership();
         // A leader cut off from the others keeps believing it leads: it is healthy only while a
         // quorum acknowledged it within an election timeout.
         let cut_off = leader == Some(node.id)
