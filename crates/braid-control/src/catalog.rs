@@ -7,13 +7,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use braid_raft::LogId;
 use braid_types::error::{BraidError, ErrorCode};
 use braid_types::hash::{ranges_tile_keyspace, HashKeyRange};
 use braid_types::limits::*;
 use braid_types::names::{stream_arn, validate_stream_name};
 use braid_types::seqnum::Position;
 use braid_types::{GroupId, NodeId};
-use braid_raft::LogId;
 use serde::{Deserialize, Serialize};
 
 use crate::planner::{place_shards, Load, NodeRef};

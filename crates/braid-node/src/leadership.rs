@@ -307,7 +307,8 @@ impl Node {
                 Some((g, target))
             })
             .collect();
-        let control_target = self.successor(CONTROL_GROUP, &self.control.metrics().borrow_watched());
+        let control_target =
+            self.successor(CONTROL_GROUP, &self.control.metrics().borrow_watched());
         let held = led.len() + usize::from(control_target.is_some());
         let gate_for = Duration::from_millis(HANDOVER_MS_MAX);
         let mut moved =

@@ -360,7 +360,9 @@ where
                     Ok(()) => {
                         flush_durable.send_replace(flush_log.synced_index());
                     }
-                    Err(e) => tracing::error!(error = %e, "log fsync failed; the group stops acknowledging writes"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "log fsync failed; the group stops acknowledging writes")
+                    }
                 }
                 for cb in batch.drain(..) {
                     let r = match &res {

@@ -324,13 +324,14 @@ mod tests {
         ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>> {
             self.kinds.lock().unwrap().push(kind);
             let answer = self.answers.lock().unwrap().pop();
-            let reply: Result<AppendEntriesResponse<ShardTypeConfig>, Fatal<ShardTypeConfig>> = match answer {
-                Some(Answer::Lost) => {
-                    return Box::pin(async { Err(TransportError::Network("lost".into())) })
-                }
-                Some(Answer::Conflict) => Ok(AppendEntriesResponse::Conflict),
-                None => Ok(AppendEntriesResponse::Success),
-            };
+            let reply: Result<AppendEntriesResponse<ShardTypeConfig>, Fatal<ShardTypeConfig>> =
+                match answer {
+                    Some(Answer::Lost) => {
+                        return Box::pin(async { Err(TransportError::Network("lost".into())) })
+                    }
+                    Some(Answer::Conflict) => Ok(AppendEntriesResponse::Conflict),
+                    None => Ok(AppendEntriesResponse::Success),
+                };
             Box::pin(async move { Ok(codec::encode(&reply)) })
         }
     }
