@@ -37,10 +37,6 @@ pub enum ForwardOp {
         from: NodeId,
         groups: Vec<(GroupId, u64)>,
     },
-    /// Leadership transfer: start an election for `group` on the receiving node now.
-    Elect {
-        group: GroupId,
-    },
 }
 
 impl ForwardOp {
@@ -62,7 +58,7 @@ impl ForwardOp {
             | ForwardOp::ShardRead { group, .. }
             | ForwardOp::ShardTip { group }
             | ForwardOp::ShardSeekTime { group, .. } => Some(*group),
-            ForwardOp::LocalStatus | ForwardOp::Quiesced { .. } | ForwardOp::Elect { .. } => None,
+            ForwardOp::LocalStatus | ForwardOp::Quiesced { .. } => None,
         }
     }
 }

@@ -703,20 +703,6 @@ impl Node {
                 self.hold_quiesced(from, &groups);
                 ForwardReply::Done
             }
-            ForwardOp::Elect { group } => {
-                let elected = if group == CONTROL_GROUP {
-                    self.control.trigger().elect(false).await.map_err(internal)
-                } else {
-                    let Some(g) = self.group(group) else {
-                        return ForwardReply::NotLeader { leader: None };
-                    };
-                    g.raft.trigger().elect(false).await.map_err(internal)
-                };
-                match elected {
-                    Ok(()) => ForwardReply::Done,
-                    Err(e) => ForwardReply::Error(e),
-                }
-            }
             ForwardOp::ControlApplied => {
                 ForwardReply::ControlApplied(self.control_sm.applied_index())
             }
