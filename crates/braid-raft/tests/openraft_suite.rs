@@ -46,3 +46,56 @@ async fn log_store_and_state_machine_pass_openraft_suite() {
         .await
         .expect("openraft storage suite");
 }
+
+/// openraft 0.10 goes on before an append is fsynced, so nothing this replica persists about its
+/// log may run ahead of the fsync: a committed id is persisted only once durable here, and a
+/// vote only after every earlier append is synced (openraft counts a saved vote as "all IO
+/// before it flushed"). A current-thread runtime keeps the flusher task from running until the
+/// test yields, so the appends below are written but not yet synced when checked.
+#[tokio::test(flavor = "current_thread")]
+async fn nothing_about_the_log_is_persisted_ahead_of_its_fsync() {
+    use openraft::storage::{IOFlushed, RaftLogStorage};
+
+    let (_dir, mut store, _sm) = Builder.build().await.expect("build");
+    let id = |i| braid_raft::LogId::new(braid_raft::leader_id(1, 1), i);
+    let entries: Vec<braid_raft::shard::ShardEntry> = (1..=3)
+        .map(|i| braid_raft::Entry {
+            log_id: id(i),
+            payload: openraft::EntryPayload::Blank,
+        })
+        .collect();
+    store
+        .append(entries, IOFlushed::noop())
+        .await
+        .expect("append");
+    let log = store.segment_log().clone();
+    assert_eq!(log.synced_index(), None, "nothing synced yet");
+
+    store.save_committed(Some(id(3))).await.expect("committed");
+    assert_eq!(
+        store.read_committed().await.expect("read"),
+        None,
+        "a committed id beyond the durable log is not persisted"
+    );
+    assert_eq!(
+        store.committed().get(),
+        Some(3),
+        "but it is known in memory"
+    );
+
+    let vote = braid_raft::Vote::new_committed(2, 1);
+    store.save_vote(&vote).await.expect("vote");
+    assert_eq!(
+        log.synced_index(),
+        Some(3),
+        "the appends before a vote are durable when it is"
+    );
+    let mut durable = store.durable();
+    tokio::time::timeout(std::time::Duration::from_secs(5), durable.wait_for(3))
+        .await
+        .expect("durable index published")
+        .expect("flusher running");
+
+    store.save_committed(Some(id(3))).await.expect("committed");
+    assert_eq!(store.read_committed().await.expect("read"), Some(id(3)));
+}
