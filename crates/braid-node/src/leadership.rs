@@ -14,17 +14,16 @@
 //! One hazard: openraft's leader refuses writes from the moment it starts a transfer until it
 //! steps down, and it never cancels a transfer. If the target never takes over (it died right
 //! then), this leader *abdicates*: it stops its heartbeats, so that its followers' election
-//! timers run out and one of them is elected (`Abdicated` keeps the group from quiescing
-//! meanwhile), and it restarts them once it is not leading any more.
+//! timers run out and one of them is elected (`Abdicated` wakes the group if it was quiesced and
+//! keeps it from quiescing, so that no follower is held), and it restarts them once it is not
+//! leading in that term any more.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
 use braid_raft::BraidTypeConfig;
-use braid_types::limits::{
-    ABDICATION_MS_MAX, HANDOVER_CONCURRENCY, HANDOVER_MS_MAX, TRANSFER_GATE_MS_MAX,
-};
+use braid_types::limits::{HANDOVER_CONCURRENCY, HANDOVER_MS_MAX, TRANSFER_GATE_MS_MAX};
 use braid_types::{GroupId, NodeId, CONTROL_GROUP};
 use futures::StreamExt;
 use openraft::async_runtime::WatchReceiver;
@@ -187,7 +186,7 @@ impl Node {
     }
 
     /// Lets the followers of a leader whose transfer stalled elect someone else: stops its
-    /// heartbeats until it is not leading any more (or for at most ABDICATION_MS_MAX).
+    /// heartbeats until it is not leading in this term any more.
     fn abdicate<C, SM>(&self, raft: &openraft::Raft<C, SM>, abdicated: Option<Arc<Abdicated>>)
     where
         C: BraidTypeConfig,
@@ -197,13 +196,18 @@ impl Node {
         if let Some(a) = &abdicated {
             a.0.store(true, SeqCst);
         }
+        let term = raft.metrics().borrow_watched().current_term;
         raft.runtime_config().tick(true);
         raft.runtime_config().heartbeat(false);
         let raft = raft.clone();
         tokio::spawn(async move {
+            // Ends when another replica is elected (or this Raft instance stops).
             let _ = raft
-                .wait(Some(Duration::from_millis(ABDICATION_MS_MAX)))
-                .metrics(|m| m.state != ServerState::Leader, "abdicated")
+                .wait(None)
+                .metrics(
+                    |m| m.state != ServerState::Leader || m.current_term != term,
+                    "abdicated",
+                )
                 .await;
             raft.runtime_config().heartbeat(true);
             if let Some(a) = &abdicated {

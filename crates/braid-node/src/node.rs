@@ -276,7 +276,13 @@ impl Node {
                 }
             });
         }
-        let proposer = Proposer::spawn(group, raft.clone(), sm.clone(), log.clone());
+        let proposer = Proposer::spawn(
+            group,
+            raft.clone(),
+            sm.clone(),
+            log.clone(),
+            Duration::from_millis(self.config.election_timeout_max_ms),
+        );
         Ok(Arc::new(ShardGroup {
             group,
             proposer,

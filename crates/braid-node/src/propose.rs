@@ -20,10 +20,12 @@
 //! - A slot is held at most [`SHARD_WRITE_CONFIRM_MS_MAX`]: openraft answers an entry only
 //!   when it is applied or discarded, and an ex-leader's entry may be neither for long; its
 //!   callers then learn that the outcome is unknown.
-//! - A leader that heard from no quorum within its lease (openraft 0.10 refuses writes then,
-//!   before appending them) is woken and asked again, at most
-//!   [`SHARD_WRITE_LEASE_RETRIES_MAX`] times: a quiesced group sends no heartbeats, so its lease
-//!   has always lapsed when its first write in a while arrives.
+//! - openraft 0.10 refuses writes (before appending them) on a leader that heard from no quorum
+//!   within its lease, and a quiesced group sends no heartbeats, so its lease has always lapsed
+//!   when its first write in a while arrives. Before it submits an entry, the proposer task
+//!   itself renews a lease older than half its length (restarts the ticks, heartbeats, waits for
+//!   a quorum's answer): in line, so entries keep their order and their arrival stamps. A write
+//!   refused anyway comes back as `NotLeader` (nothing was written) and the router retries it.
 //! - All calls in one entry share its outcome: committed, or not (then each caller gets the
 //!   error and nothing of theirs is acknowledged).
 
@@ -35,12 +37,13 @@ use braid_raft::state_machine::SmHandle;
 use braid_storage::SegmentLog;
 use braid_types::limits::{
     ENTRY_RECORDS_MAX, PUT_RECORDS_BYTES_MAX, SHARD_PROPOSALS_IN_FLIGHT_MAX,
-    SHARD_WRITES_QUEUED_MAX, SHARD_WRITE_CONFIRM_MS_MAX, SHARD_WRITE_LEASE_RETRIES_MAX,
+    SHARD_WRITES_QUEUED_MAX, SHARD_WRITE_CONFIRM_MS_MAX,
 };
 use braid_types::{GroupId, NodeId};
 use openraft::async_runtime::WatchReceiver;
-use openraft::error::{ClientWriteError, ForwardReason};
+use openraft::error::ClientWriteError;
 use openraft::impls::ProgressResponder;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::node::now_ms;
@@ -87,9 +90,10 @@ impl Proposer {
         raft: ShardRaft,
         sm: SmHandle<ShardState>,
         log: Arc<SegmentLog>,
+        lease: Duration,
     ) -> Proposer {
         let (tx, rx) = mpsc::channel(SHARD_WRITES_QUEUED_MAX);
-        tokio::spawn(run(group, raft, sm, log, rx));
+        tokio::spawn(run(group, raft, sm, log, lease, rx));
         Proposer { tx }
     }
 
@@ -110,6 +114,7 @@ async fn run(
     raft: ShardRaft,
     sm: SmHandle<ShardState>,
     log: Arc<SegmentLog>,
+    lease: Duration,
     mut rx: mpsc::Receiver<Pending>,
 ) {
     let slots = Arc::new(Semaphore::new(SHARD_PROPOSALS_IN_FLIGHT_MAX));
@@ -158,6 +163,7 @@ async fn run(
             }
         }
 
+        ensure_lease(&raft, lease).await;
         // One entry for the whole batch; remember each caller's slice.
         let mut replies = Vec::with_capacity(batch.len());
         let req = if matches!(batch[0].req, ShardRequest::Seal { .. }) {
@@ -184,17 +190,16 @@ async fn run(
             }
         };
 
-        match submit(&raft, req.clone()).await {
+        match submit(&raft, req).await {
             Err(fatal) => {
                 for (reply, _) in replies {
                     let _ = reply.send(Outcome::Failed(format!("shard {group} stopped: {fatal}")));
                 }
             }
             Ok(done) => {
-                let raft = raft.clone();
                 tokio::spawn(async move {
-                    let confirm = std::time::Duration::from_millis(SHARD_WRITE_CONFIRM_MS_MAX);
-                    let res = tokio::time::timeout(confirm, confirm_write(&raft, req, done)).await;
+                    let confirm = Duration::from_millis(SHARD_WRITE_CONFIRM_MS_MAX);
+                    let res = tokio::time::timeout(confirm, done).await;
                     drop(slot);
                     match res {
                         Ok(res) => distribute(res, replies),
@@ -224,32 +229,19 @@ async fn submit(
     Ok(done)
 }
 
-/// Waits for an entry's outcome. A write refused because the leader's lease lapsed (nothing was
-/// appended) wakes the group, waits for a quorum to answer a heartbeat, and is submitted again.
-async fn confirm_write(
-    raft: &ShardRaft,
-    req: ShardRequest,
-    mut done: Confirmation,
-) -> Result<WriteResult, oneshot::error::RecvError> {
-    let mut retries = 0;
-    loop {
-        let res = done.await?;
-        match &res {
-            Err(ClientWriteError::ForwardToLeader(f))
-                if f.reason == ForwardReason::LeaseExpired
-                    && retries < SHARD_WRITE_LEASE_RETRIES_MAX =>
-            {
-                retries += 1;
-                if !renew_lease(raft).await {
-                    return Ok(res);
-                }
-                match submit(raft, req.clone()).await {
-                    Ok(d) => done = d,
-                    Err(_) => return Ok(res),
-                }
-            }
-            _ => return Ok(res),
-        }
+/// Renews this leader's lease if a quorum last acknowledged it more than half a lease ago (a
+/// quiesced group: no heartbeats), so that openraft does not refuse the next entry.
+async fn ensure_lease(raft: &ShardRaft, lease: Duration) {
+    let stale = {
+        let m = raft.metrics();
+        let m = m.borrow_watched();
+        m.state == openraft::ServerState::Leader
+            && m.last_quorum_acked
+                .as_ref()
+                .is_none_or(|at| openraft::Instant::elapsed(&**at) >= lease / 2)
+    };
+    if stale {
+        renew_lease(raft).await;
     }
 }
 
@@ -261,7 +253,7 @@ async fn renew_lease(raft: &ShardRaft) -> bool {
     if raft.trigger().heartbeat().await.is_err() {
         return false;
     }
-    raft.wait(Some(std::time::Duration::from_millis(
+    raft.wait(Some(Duration::from_millis(
         braid_types::limits::SHARD_LEASE_RENEW_MS_MAX,
     )))
     .metrics(

@@ -95,6 +95,15 @@ impl Node {
             };
             let mut q = g.quiet.0.lock().expect("lock");
             if state == ServerState::Leader {
+                if g.abdicated.is_set() {
+                    // Abdicating (see `leadership`): its followers must be free to elect.
+                    if q.quiesced {
+                        q.quiesced = false;
+                        g.raft.runtime_config().tick(true);
+                    }
+                    q.since = None;
+                    continue;
+                }
                 if q.held_until.take().is_some() {
                     // Elected while held (a transfer): a leader needs its ticks.
                     g.raft.runtime_config().tick(true);
@@ -107,7 +116,6 @@ impl Node {
                         g.raft.runtime_config().tick(true);
                     }
                 } else if !q.quiesced
-                    && !g.abdicated.is_set()
                     && q.since.is_some_and(|s| now.duration_since(s) >= idle_for)
                     && followers_done
                     && applied == last

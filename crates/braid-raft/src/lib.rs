@@ -109,6 +109,8 @@ pub fn control_raft_config(t: &RaftTiming) -> openraft::Config {
         election_timeout_max: t.election_timeout_max.as_millis() as u64,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(1000),
         max_in_snapshot_log_to_keep: 1000,
+        // A snapshot (the whole catalog) travels, is installed and flushed in one call.
+        install_snapshot_timeout: braid_types::limits::CONTROL_SNAPSHOT_MS_MAX,
         enable_leader_restore: Some(false),
         ..Default::default()
     };

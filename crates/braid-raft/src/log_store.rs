@@ -39,32 +39,68 @@ type Ent<C> = crate::Entry<<C as openraft::RaftTypeConfig>::D>;
 /// is the backpressure between the Raft core and the disk.
 const FLUSH_QUEUE_MAX: usize = 1024;
 
+/// What the flusher publishes: how far the log is durable, and whether an fsync failed (the
+/// log then accepts nothing more, see `SegmentLog::sync`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Durable {
+    index: Option<u64>,
+    failed: bool,
+}
+
 /// The index up to which this replica's log is durable (fsynced), published by the flusher and
 /// by truncations and purges (which are durable when they return). The state machine waits on
 /// it before applying an entry.
 #[derive(Clone)]
-pub struct DurableIndex(watch::Receiver<Option<u64>>);
+pub struct DurableIndex(watch::Receiver<Durable>);
 
 impl DurableIndex {
-    /// Waits until every entry up to `index` is durable in this replica's log. Fails if the log
-    /// was closed (its flusher stopped).
+    /// Waits until every entry up to `index` is durable in this replica's log. Fails if an
+    /// fsync of the log failed, or the log was closed.
     pub async fn wait_for(&mut self, index: u64) -> io::Result<()> {
-        self.0
-            .wait_for(|d| d.is_some_and(|d| d >= index))
+        let d = *self
+            .0
+            .wait_for(|d| d.failed || d.index.is_some_and(|d| d >= index))
             .await
-            .map(|_| ())
-            .map_err(|_| io::Error::other("the log's flusher stopped"))
+            .map_err(|_| io::Error::other("the log was closed"))?;
+        if d.failed {
+            return Err(io::Error::other("an fsync of the log failed"));
+        }
+        Ok(())
     }
 
     pub fn get(&self) -> Option<u64> {
-        *self.0.borrow()
+        self.0.borrow().index
     }
 
     /// A durable index that is always `index` (for tests and state machines without a log).
     pub fn fixed(index: u64) -> DurableIndex {
-        let (tx, rx) = watch::channel(Some(index));
+        let (tx, rx) = watch::channel(Durable {
+            index: Some(index),
+            failed: false,
+        });
         std::mem::forget(tx);
         DurableIndex(rx)
+    }
+}
+
+/// Publishes a log's durable index. The flusher and the Raft core (truncations, purges) both
+/// publish; each reads `synced_index` and sends it under one lock, so a value read before a
+/// truncation can never be sent after the truncation's own (lower) value.
+struct DurablePublisher {
+    tx: watch::Sender<Durable>,
+    lock: Mutex<()>,
+}
+
+impl DurablePublisher {
+    fn publish(&self, log: &SegmentLog) {
+        let _g = self.lock.lock().expect("lock");
+        let index = log.synced_index();
+        self.tx.send_modify(|d| d.index = index);
+    }
+
+    fn fail(&self) {
+        let _g = self.lock.lock().expect("lock");
+        self.tx.send_modify(|d| d.failed = true);
     }
 }
 
@@ -268,7 +304,7 @@ pub struct LogStore<C: BraidTypeConfig> {
     /// Cached id of the last entry (or the purged id when the log is empty).
     last: Arc<Mutex<Option<LogId>>>,
     flusher: mpsc::Sender<IOFlushed<C>>,
-    durable_tx: Arc<watch::Sender<Option<u64>>>,
+    durable_tx: Arc<DurablePublisher>,
     durable: DurableIndex,
     _c: PhantomData<C>,
 }
@@ -328,8 +364,14 @@ where
             None => meta.get::<LogId>("purged")?,
         };
         let (tx, mut rx) = mpsc::channel::<IOFlushed<C>>(FLUSH_QUEUE_MAX);
-        let (durable_tx, durable_rx) = watch::channel(log.synced_index());
-        let durable_tx = Arc::new(durable_tx);
+        let (tx_durable, durable_rx) = watch::channel(Durable {
+            index: log.synced_index(),
+            failed: false,
+        });
+        let durable_tx = Arc::new(DurablePublisher {
+            tx: tx_durable,
+            lock: Mutex::new(()),
+        });
         let flush_durable = durable_tx.clone();
         let flush_log = log.clone();
         tokio::spawn(async move {
@@ -357,11 +399,10 @@ where
                     Err(e) => Err(io::Error::other(e.to_string())),
                 };
                 match &res {
-                    Ok(()) => {
-                        flush_durable.send_replace(flush_log.synced_index());
-                    }
+                    Ok(()) => flush_durable.publish(&flush_log),
                     Err(e) => {
-                        tracing::error!(error = %e, "log fsync failed; the group stops acknowledging writes")
+                        tracing::error!(error = %e, "log fsync failed; the group stops acknowledging writes");
+                        flush_durable.fail();
                     }
                 }
                 for cb in batch.drain(..) {
@@ -421,7 +462,7 @@ where
 
     /// Publishes the durable index after a truncation or purge (both durable on return).
     fn publish_durable(&self) {
-        self.durable_tx.send_replace(self.log.synced_index());
+        self.durable_tx.publish(&self.log);
     }
 
     /// Makes every entry appended so far durable (for the vote, which must not become durable

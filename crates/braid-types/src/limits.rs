@@ -72,10 +72,11 @@ pub const SHARD_WRITES_QUEUED_MAX: usize = 1024;
 /// entry's callers that the outcome is unknown and frees the slot (an ex-leader's entry may stay
 /// unanswered until it is applied or truncated).
 pub const SHARD_WRITE_CONFIRM_MS_MAX: u64 = 10_000;
-/// How many times a shard's proposer wakes a leader whose lease lapsed (a quiesced group: no
-/// heartbeats, so openraft refuses writes until a quorum answers one) and submits a write again.
-pub const SHARD_WRITE_LEASE_RETRIES_MAX: u32 = 3;
-/// How long a woken leader waits for a quorum to answer its heartbeat.
+/// How long the control group gives one snapshot (the whole catalog, sent in one message) to
+/// reach a lagging follower and be installed and flushed there.
+pub const CONTROL_SNAPSHOT_MS_MAX: u64 = 10_000;
+/// How long a shard's proposer waits for a quorum to answer the heartbeat that renews a lapsed
+/// leader lease (a quiesced group sends none; openraft 0.10 refuses writes without a lease).
 pub const SHARD_LEASE_RENEW_MS_MAX: u64 = 2_000;
 /// Entries one shard's leader has in its Raft core at once. Writes that arrive while these are
 /// in flight are merged into the next entry: one log frame, replication message and fsync per
@@ -129,9 +130,6 @@ pub const HANDOVER_CONCURRENCY: usize = 64;
 /// How long one leadership transfer may keep the group's writes waiting (for writes in flight
 /// to finish and the target to hold every entry) before it gives up and reopens them.
 pub const TRANSFER_GATE_MS_MAX: u64 = 1_000;
-/// How long a leader whose transfer stalled goes without heartbeats so that its followers elect
-/// another leader (openraft's leader refuses writes until it steps down).
-pub const ABDICATION_MS_MAX: u64 = 10_000;
 /// A shard group whose log has not grown for this many heartbeat intervals (and whose
 /// followers hold every entry) stops its Raft timers until the next write (see the node's
 /// `quiesce` module). The heartbeats in between tell followers the final commit index.

@@ -14,9 +14,11 @@ const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 /// Raft group, nearly all of it never written: with eager commit 1,000 idle shards took
 /// 2.1 MiB per replica, without it 0.2 MiB, at the same CPU per record
 /// (docs/perf/2026-11-27-openraft-0.10.md).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 extern "C" fn tune_allocator() {
-    // SAFETY: sets a process-wide option; mimalloc reads it when it reserves its next arena.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
+    // SAFETY: sets the default of a process-wide option (the environment variable
+    // MIMALLOC_ARENA_EAGER_COMMIT still overrides it); mimalloc reads it when it reserves an arena.
+    unsafe { libmimalloc_sys::mi_option_set_default(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
 }
 
 /// Runs `tune_allocator` as an ELF constructor, before Rust's runtime allocates anything (from
