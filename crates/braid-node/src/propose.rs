@@ -245,23 +245,24 @@ async fn ensure_lease(raft: &ShardRaft, lease: Duration) {
     }
 }
 
-/// Restarts a leader's ticks and heartbeats and waits until a quorum has acknowledged one (its
-/// lease is then valid again). False if this replica is not leading any more or nobody answered.
-async fn renew_lease(raft: &ShardRaft) -> bool {
+/// Restarts a leader's ticks and heartbeats and waits (boundedly) until a quorum has
+/// acknowledged one, or this replica stopped leading. If that fails, openraft refuses the next
+/// entry and its callers retry through the router.
+async fn renew_lease(raft: &ShardRaft) {
     let before = raft.metrics().borrow_watched().last_quorum_acked.clone();
     raft.runtime_config().tick(true);
     if raft.trigger().heartbeat().await.is_err() {
-        return false;
+        return;
     }
-    raft.wait(Some(Duration::from_millis(
-        braid_types::limits::SHARD_LEASE_RENEW_MS_MAX,
-    )))
-    .metrics(
-        |m| m.state != openraft::ServerState::Leader || m.last_quorum_acked != before,
-        "quorum acknowledged a heartbeat",
-    )
-    .await
-    .is_ok_and(|m| m.state == openraft::ServerState::Leader)
+    let _ = raft
+        .wait(Some(Duration::from_millis(
+            braid_types::limits::SHARD_LEASE_RENEW_MS_MAX,
+        )))
+        .metrics(
+            |m| m.state != openraft::ServerState::Leader || m.last_quorum_acked != before,
+            "quorum acknowledged a heartbeat",
+        )
+        .await;
 }
 
 /// A single call may carry one record of the largest size plus its key, a little above
@@ -310,12 +311,8 @@ fn distribute(
                 let _ = reply.send(Outcome::NotLeader(f.leader_id));
             }
         }
-        // Appended, then discarded by a leader change: it may have been committed elsewhere.
-        Ok(Err(e @ ClientWriteError::LogEntryDiscarded(_))) => {
-            for (reply, _) in replies {
-                let _ = reply.send(Outcome::Failed(format!("write not confirmed: {e}")));
-            }
-        }
+        // Anything else, `LogEntryDiscarded` among it (appended, then discarded by a leader
+        // change: it may have been committed elsewhere), leaves the outcome unknown.
         Ok(Err(e)) => {
             for (reply, _) in replies {
                 let _ = reply.send(Outcome::Failed(format!("write not confirmed: {e}")));

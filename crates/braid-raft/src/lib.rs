@@ -44,6 +44,8 @@ pub type Vote = openraft::impls::Vote<LeaderId>;
 pub type StoredMembership = openraft::StoredMembership<LeaderId, u64, NodeInfo>;
 /// A snapshot's metadata.
 pub type SnapshotMeta = openraft::storage::SnapshotMeta<LeaderId, u64, NodeInfo>;
+/// A snapshot as Braid stores and sends it: the state machine's bytes in memory.
+pub type Snapshot = openraft::storage::Snapshot<LeaderId, u64, NodeInfo, std::io::Cursor<Vec<u8>>>;
 /// A log entry carrying application data `D`.
 pub type Entry<D> = openraft::Entry<LeaderId, openraft::EntryPayload<D, u64, NodeInfo>>;
 

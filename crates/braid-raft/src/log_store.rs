@@ -29,7 +29,7 @@ use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::{EntryPayload, OptionalSend, RaftLogReader};
 use tokio::sync::{mpsc, watch};
 
-use crate::meta::MetaStore;
+use crate::meta::{io_err, MetaStore};
 use crate::{codec, BraidTypeConfig, LogId, Vote};
 
 /// A log entry of group type `C`.
@@ -66,10 +66,6 @@ impl DurableIndex {
             return Err(io::Error::other("an fsync of the log failed"));
         }
         Ok(())
-    }
-
-    pub fn get(&self) -> Option<u64> {
-        self.0.borrow().index
     }
 
     /// A durable index that is always `index` (for tests and state machines without a log).
@@ -332,10 +328,6 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn io_err(e: impl std::fmt::Display) -> io::Error {
-    io::Error::other(e.to_string())
-}
-
 /// Lets the state machine pick a timestamp for an entry (used for retention and AT_TIMESTAMP).
 pub trait EntryTimestamp: Clone {
     fn timestamp_ms(&self) -> Option<u64>;
@@ -343,6 +335,15 @@ pub trait EntryTimestamp: Clone {
     fn payload_bytes(&self) -> usize {
         0
     }
+}
+
+/// `SegmentLog::sync` (fsync) on the blocking pool.
+async fn sync_blocking(log: &Arc<SegmentLog>) -> io::Result<()> {
+    let l = log.clone();
+    tokio::task::spawn_blocking(move || l.sync())
+        .await
+        .map_err(io_err)?
+        .map_err(io_err)
 }
 
 /// A group-commit fsync (hand-off to the blocking pool included) at least this slow is logged.
@@ -381,9 +382,8 @@ where
                 while let Ok(cb) = rx.try_recv() {
                     batch.push(cb);
                 }
-                let l = flush_log.clone();
                 let started = std::time::Instant::now();
-                let res = tokio::task::spawn_blocking(move || l.sync()).await;
+                let res = sync_blocking(&flush_log).await;
                 let took = started.elapsed();
                 if took >= std::time::Duration::from_millis(SLOW_FSYNC_MS) {
                     // A disk or scheduler stall: every write of this group waits for it.
@@ -393,11 +393,6 @@ where
                         "slow log fsync"
                     );
                 }
-                let res: Result<(), io::Error> = match res {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(io::Error::other(e.to_string())),
-                    Err(e) => Err(io::Error::other(e.to_string())),
-                };
                 match &res {
                     Ok(()) => flush_durable.publish(&flush_log),
                     Err(e) => {
@@ -469,11 +464,7 @@ where
     /// before the appends that preceded it: openraft counts a saved vote as "everything before
     /// it is flushed").
     async fn sync_appended(&self) -> io::Result<()> {
-        let l = self.log.clone();
-        tokio::task::spawn_blocking(move || l.sync())
-            .await
-            .map_err(io_err)?
-            .map_err(io_err)?;
+        sync_blocking(&self.log).await?;
         self.publish_durable();
         Ok(())
     }

@@ -18,7 +18,8 @@ pub struct MetaStore {
     prefix: Vec<u8>,
 }
 
-fn io_err(e: impl std::fmt::Display) -> io::Error {
+/// Any error as an `io::Error` (openraft's storage traits speak `io::Error`).
+pub(crate) fn io_err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
 }
 

@@ -209,7 +209,7 @@ impl<C: BraidTypeConfig> RaftNetworkV2<C> for GroupConnection<C> {
     async fn full_snapshot(
         &mut self,
         vote: Vote,
-        snapshot: Snapshot<crate::LeaderId, u64, NodeInfo, Cursor<Vec<u8>>>,
+        snapshot: crate::Snapshot,
         cancel: impl Future<Output = ReplicationClosed> + openraft::OptionalSend + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<C>, StreamingError<C>> {

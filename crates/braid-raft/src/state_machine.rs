@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::log_store::DurableIndex;
-use crate::meta::MetaStore;
+use crate::meta::{io_err, MetaStore};
 use crate::{codec, BraidTypeConfig, LogId, SnapshotMeta, StoredMembership};
 
 /// The application half of a state machine.
@@ -39,6 +39,7 @@ struct Persisted<A> {
     last_applied: Option<LogId>,
     membership: StoredMembership,
     app: A,
+    /// No longer read (openraft 0.10's snapshot metadata has no id); kept for the stored layout.
     snapshot_id: u64,
 }
 
@@ -84,10 +85,6 @@ pub struct SmStore<C: BraidTypeConfig, A: AppState<C>> {
     _c: PhantomData<C>,
 }
 
-fn sm_err(e: impl std::fmt::Display) -> io::Error {
-    io::Error::other(e.to_string())
-}
-
 impl<C: BraidTypeConfig, A: AppState<C>> SmStore<C, A> {
     pub fn open(
         meta: MetaStore,
@@ -124,15 +121,12 @@ impl<C: BraidTypeConfig, A: AppState<C>> SmStore<C, A> {
     }
 }
 
-type SmSnapshot = Snapshot<crate::LeaderId, u64, crate::NodeInfo, Cursor<Vec<u8>>>;
-
 impl<C: BraidTypeConfig, A: AppState<C>> RaftSnapshotBuilder<C> for SmStore<C, A> {
     type SnapshotData = Cursor<Vec<u8>>;
 
-    async fn build_snapshot(&mut self) -> io::Result<SmSnapshot> {
+    async fn build_snapshot(&mut self) -> io::Result<crate::Snapshot> {
         let (meta, bytes) = {
-            let mut st = self.shared.state.write().expect("lock");
-            st.snapshot_id += 1;
+            let st = self.shared.state.read().expect("lock");
             let meta = SnapshotMeta {
                 last_log_id: st.last_applied,
                 last_membership: st.membership.clone(),
@@ -228,7 +222,7 @@ impl<C: BraidTypeConfig, A: AppState<C>> RaftStateMachine<C> for SmStore<C, A> {
         snapshot: Cursor<Vec<u8>>,
     ) -> io::Result<()> {
         let bytes = snapshot.into_inner();
-        let mut p: Persisted<A> = codec::decode(&bytes).map_err(sm_err)?;
+        let mut p: Persisted<A> = codec::decode(&bytes).map_err(io_err)?;
         p.last_applied = meta.last_log_id;
         p.membership = meta.last_membership.clone();
         self.persist(&p)?;
@@ -241,7 +235,7 @@ impl<C: BraidTypeConfig, A: AppState<C>> RaftStateMachine<C> for SmStore<C, A> {
         Ok(())
     }
 
-    async fn get_current_snapshot(&mut self) -> io::Result<Option<SmSnapshot>> {
+    async fn get_current_snapshot(&mut self) -> io::Result<Option<crate::Snapshot>> {
         let meta: Option<SnapshotMeta> = self.meta.get("snapshot_meta")?;
         let bytes: Option<Vec<u8>> = self.meta.get("snapshot")?;
         Ok(match (meta, bytes) {
