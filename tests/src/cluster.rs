@@ -288,6 +288,10 @@ impl Cluster {
     }
 
     fn spawn_node(&self, id: u64) {
+        self.spawn_node_with_env(id, &[]);
+    }
+
+    fn spawn_node_with_env(&self, id: u64, env: &[(&str, &str)]) {
         let node = self.proc_(id);
         let mut child = node.child.lock().expect("lock");
         assert!(child.is_none(), "node {id} is already running");
@@ -314,8 +318,11 @@ impl Cluster {
             .stdout(stdout)
             .stderr(log)
             .env("NO_COLOR", "1");
-        for var in BRAID_NODE_ENV {
+        for var in BRAID_NODE_ENV.iter().chain(&braid_types::faults::ALL_ENV) {
             cmd.env_remove(var);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         let spawned = cmd
             .spawn()
@@ -423,6 +430,12 @@ impl Cluster {
     /// Starts node `id` again with the same config and data directory (does not wait).
     pub fn restart(&self, id: u64) {
         self.spawn_node(id);
+    }
+
+    /// Like [`Cluster::restart`], with extra environment variables for this start only (fault
+    /// injection: `braid_types::faults`).
+    pub fn restart_with_env(&self, id: u64, env: &[(&str, &str)]) {
+        self.spawn_node_with_env(id, env);
     }
 
     /// Kills every running node with SIGKILL (all signals sent before any node is reaped).

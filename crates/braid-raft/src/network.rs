@@ -21,6 +21,7 @@ use openraft::raft::{
     TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::async_runtime::WatchReceiver;
 use openraft::Raft;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -256,6 +257,22 @@ fn fatal_only<T, C: BraidTypeConfig>(r: Result<T, RaftError<C>>) -> Result<T, Fa
     })
 }
 
+/// See [`braid_types::faults::IGNORE_TRANSFER_LEADER_ENV`].
+fn fault_ignore_transfer_leader() -> bool {
+    use braid_types::faults;
+    static SET: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SET.get_or_init(|| {
+        let set = faults::enabled(faults::IGNORE_TRANSFER_LEADER_ENV);
+        if set {
+            tracing::warn!(
+                "{}=1: this node ignores leadership transfers to it (fault injection)",
+                faults::IGNORE_TRANSFER_LEADER_ENV
+            );
+        }
+        set
+    })
+}
+
 /// Serves one incoming Raft message on the receiving node: decodes it, hands it to the group's
 /// Raft, and encodes `Result<Response, Fatal>` for the sender.
 pub async fn serve<C, SM>(
@@ -287,6 +304,13 @@ where
         RaftKind::TransferLeader => {
             let req: TransferLeaderRequest<C> =
                 codec::decode(payload).map_err(|e| e.to_string())?;
+            if fault_ignore_transfer_leader() && *req.to_node_id() == raft.metrics().borrow_watched().id {
+                // Fault injection: the target behaves as if it died on receipt (the leader,
+                // which refuses writes from now on, must abdicate; see braid-node's leadership).
+                tracing::warn!(from = ?req.from_leader(), "fault injected: ignoring a leadership transfer to this node");
+                let answer: Result<TransferLeaderResponse<C>, Fatal<C>> = Ok(Ok(()));
+                return Ok(codec::encode(&answer));
+            }
             codec::encode(&raft.handle_transfer_leader(req).await)
         }
     })

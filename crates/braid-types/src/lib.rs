@@ -2,10 +2,11 @@
 //!
 //! Nothing here does IO or knows about Raft, gRPC or AWS wire shapes. Everything here is
 //! deterministic and unit-tested: hash-key math ([`hash`]), sequence numbers ([`seqnum`]),
-//! shard iterator tokens ([`iterator`]), names ([`names`]), error codes ([`error`]) and every
-//! numeric limit of the system ([`limits`]).
+//! shard iterator tokens ([`iterator`]), names ([`names`]), error codes ([`error`]), every
+//! numeric limit of the system ([`limits`]) and the fault-injection switches of tests ([`faults`]).
 
 pub mod error;
+pub mod faults;
 pub mod hash;
 pub mod iterator;
 pub mod limits;
