@@ -105,15 +105,19 @@ async fn a_leader_whose_transfer_stalls_abdicates() {
 
     cluster.kill9(1);
     cluster
-        .wait_status("node 1's shards led elsewhere", Duration::from_secs(60), |s| {
-            let c = leader_counts(s, "stall");
-            let led: usize = c.iter().filter(|(id, _)| *id != 1).map(|(_, n)| n).sum();
-            if led == 6 {
-                Ok(())
-            } else {
-                Err(format!("leaders {c:?}"))
-            }
-        })
+        .wait_status(
+            "node 1's shards led elsewhere",
+            Duration::from_secs(60),
+            |s| {
+                let c = leader_counts(s, "stall");
+                let led: usize = c.iter().filter(|(id, _)| *id != 1).map(|(_, n)| n).sum();
+                if led == 6 {
+                    Ok(())
+                } else {
+                    Err(format!("leaders {c:?}"))
+                }
+            },
+        )
         .await;
 
     cluster.restart_with_env(1, &[(IGNORE_TRANSFER_LEADER_ENV, "1")]);

@@ -4,7 +4,7 @@
 //! - The segment log holds exactly the entries `(purged, last]`, consecutive (checked by the
 //!   segment log on every append).
 //! - An entry is reported flushed to openraft only after the segment log's `sync` returned for
-//!   it (fsync). Appends of many client writes share one fsync: the flusher task drains every
+//!   it (fsync). Appends of many client writes share one fsync: the [`Flusher`] drains every
 //!   pending callback before it syncs (group commit).
 //! - Flush callbacks complete in append order.
 //! - openraft 0.10 does not wait for an append's fsync before it replicates the entry or applies
@@ -20,7 +20,7 @@ use std::fmt::Debug;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -97,6 +97,82 @@ impl DurablePublisher {
     fn fail(&self) {
         let _g = self.lock.lock().expect("lock");
         self.tx.send_modify(|d| d.failed = true);
+    }
+}
+
+/// One log's group commit. `append` queues its flush callback and, unless a sync of this log is
+/// already running, starts one on the blocking pool; the runner syncs everything appended so
+/// far, completes every callback queued before the sync, and goes on while more arrived. The
+/// fsync starts from the appending task itself: no async task stands between an append and
+/// its fsync, so a busy runtime (every worker polling other groups' work) does not delay it.
+///
+/// At most one runner per log exists (`running`); the queue is bounded by [`FLUSH_QUEUE_MAX`]
+/// (backpressure on the Raft core when the disk falls behind).
+struct Flusher<C: BraidTypeConfig> {
+    queue: mpsc::Sender<IOFlushed<C>>,
+    /// Taken by the runner; a second runner (started in the hand-over race below) waits on it.
+    waiting: Mutex<mpsc::Receiver<IOFlushed<C>>>,
+    running: AtomicBool,
+    log: Arc<SegmentLog>,
+    durable: Arc<DurablePublisher>,
+}
+
+impl<C: BraidTypeConfig> Flusher<C> {
+    async fn request(self: &Arc<Self>, callback: IOFlushed<C>) -> io::Result<()> {
+        self.queue
+            .send(callback)
+            .await
+            .map_err(|_| io::Error::other("log flusher stopped"))?;
+        if !self.running.swap(true, Ordering::SeqCst) {
+            let me = self.clone();
+            tokio::task::spawn_blocking(move || me.run());
+        }
+        Ok(())
+    }
+
+    /// Syncs until no callback waits. Runs on the blocking pool.
+    fn run(&self) {
+        let mut waiting = self.waiting.lock().expect("lock");
+        let mut batch = Vec::new();
+        loop {
+            while let Ok(cb) = waiting.try_recv() {
+                batch.push(cb);
+            }
+            if batch.is_empty() {
+                self.running.store(false, Ordering::SeqCst);
+                // A callback queued after the drain whose sender still saw `running` set has
+                // no runner but this one; if its sender saw it cleared, it started another.
+                if waiting.is_empty() || self.running.swap(true, Ordering::SeqCst) {
+                    return;
+                }
+                continue;
+            }
+            let started = std::time::Instant::now();
+            let res = self.log.sync().map_err(io_err);
+            let took = started.elapsed();
+            if took >= std::time::Duration::from_millis(SLOW_FSYNC_MS) {
+                // A disk or scheduler stall: every write of this group waits for it.
+                tracing::warn!(
+                    took_ms = took.as_millis() as u64,
+                    writes = batch.len(),
+                    "slow log fsync"
+                );
+            }
+            match &res {
+                Ok(()) => self.durable.publish(&self.log),
+                Err(e) => {
+                    tracing::error!(error = %e, "log fsync failed; the group stops acknowledging writes");
+                    self.durable.fail();
+                }
+            }
+            for cb in batch.drain(..) {
+                let r = match &res {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+                };
+                cb.io_completed(r);
+            }
+        }
     }
 }
 
@@ -299,7 +375,7 @@ pub struct LogStore<C: BraidTypeConfig> {
     meta: MetaStore,
     /// Cached id of the last entry (or the purged id when the log is empty).
     last: Arc<Mutex<Option<LogId>>>,
-    flusher: mpsc::Sender<IOFlushed<C>>,
+    flusher: Arc<Flusher<C>>,
     durable_tx: Arc<DurablePublisher>,
     durable: DurableIndex,
     _c: PhantomData<C>,
@@ -346,7 +422,7 @@ async fn sync_blocking(log: &Arc<SegmentLog>) -> io::Result<()> {
         .map_err(io_err)
 }
 
-/// A group-commit fsync (hand-off to the blocking pool included) at least this slow is logged.
+/// A group-commit fsync at least this slow is logged.
 const SLOW_FSYNC_MS: u64 = 50;
 
 impl<C> LogStore<C>
@@ -364,7 +440,7 @@ where
             Some(i) => Some(Self::decode_at(&log, i)?.log_id),
             None => meta.get::<LogId>("purged")?,
         };
-        let (tx, mut rx) = mpsc::channel::<IOFlushed<C>>(FLUSH_QUEUE_MAX);
+        let (tx, rx) = mpsc::channel::<IOFlushed<C>>(FLUSH_QUEUE_MAX);
         let (tx_durable, durable_rx) = watch::channel(Durable {
             index: log.synced_index(),
             failed: false,
@@ -373,41 +449,12 @@ where
             tx: tx_durable,
             lock: Mutex::new(()),
         });
-        let flush_durable = durable_tx.clone();
-        let flush_log = log.clone();
-        tokio::spawn(async move {
-            let mut batch = Vec::new();
-            while let Some(cb) = rx.recv().await {
-                batch.push(cb);
-                while let Ok(cb) = rx.try_recv() {
-                    batch.push(cb);
-                }
-                let started = std::time::Instant::now();
-                let res = sync_blocking(&flush_log).await;
-                let took = started.elapsed();
-                if took >= std::time::Duration::from_millis(SLOW_FSYNC_MS) {
-                    // A disk or scheduler stall: every write of this group waits for it.
-                    tracing::warn!(
-                        took_ms = took.as_millis() as u64,
-                        writes = batch.len(),
-                        "slow log fsync"
-                    );
-                }
-                match &res {
-                    Ok(()) => flush_durable.publish(&flush_log),
-                    Err(e) => {
-                        tracing::error!(error = %e, "log fsync failed; the group stops acknowledging writes");
-                        flush_durable.fail();
-                    }
-                }
-                for cb in batch.drain(..) {
-                    let r = match &res {
-                        Ok(()) => Ok(()),
-                        Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
-                    };
-                    cb.io_completed(r);
-                }
-            }
+        let flusher = Arc::new(Flusher {
+            queue: tx,
+            waiting: Mutex::new(rx),
+            running: AtomicBool::new(false),
+            log: log.clone(),
+            durable: durable_tx.clone(),
         });
         let committed = CommittedIndex(Arc::new(AtomicU64::new(CommittedIndex::NONE)));
         committed.set(
@@ -421,7 +468,7 @@ where
             cache: Arc::new(EntryCache::new(cache)),
             meta,
             last: Arc::new(Mutex::new(last)),
-            flusher: tx,
+            flusher,
             durable_tx,
             durable: DurableIndex(durable_rx),
             _c: PhantomData,
@@ -581,11 +628,7 @@ where
         if let Some(l) = last {
             *self.last.lock().expect("lock") = Some(l);
         }
-        self.flusher
-            .send(callback)
-            .await
-            .map_err(|_| io::Error::other("log flusher stopped"))?;
-        Ok(())
+        self.flusher.request(callback).await
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> io::Result<()> {

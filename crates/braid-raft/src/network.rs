@@ -12,6 +12,7 @@ use std::future::Future;
 use std::io::Cursor;
 
 use futures::future::BoxFuture;
+use openraft::async_runtime::WatchReceiver;
 use openraft::error::{
     Fatal, NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Unreachable,
 };
@@ -21,7 +22,6 @@ use openraft::raft::{
     TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::async_runtime::WatchReceiver;
 use openraft::Raft;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -304,7 +304,9 @@ where
         RaftKind::TransferLeader => {
             let req: TransferLeaderRequest<C> =
                 codec::decode(payload).map_err(|e| e.to_string())?;
-            if fault_ignore_transfer_leader() && *req.to_node_id() == raft.metrics().borrow_watched().id {
+            if fault_ignore_transfer_leader()
+                && *req.to_node_id() == raft.metrics().borrow_watched().id
+            {
                 // Fault injection: the target behaves as if it died on receipt (the leader,
                 // which refuses writes from now on, must abdicate; see braid-node's leadership).
                 tracing::warn!(from = ?req.from_leader(), "fault injected: ignoring a leadership transfer to this node");
