@@ -500,6 +500,7 @@ impl Api {
         let mut out = vec![v1::PutRecordsResultEntry::default(); n];
         let mut failed = 0u32;
         for (shard, places, res) in join_all(writes).await {
+            let id = shard_id(shard.index);
             for (sub, i) in places.iter().enumerate() {
                 out[*i] = match &res {
                     Ok(ShardResponse::Appended {
@@ -508,7 +509,7 @@ impl Api {
                         count,
                         arrival_ms,
                     }) if *count as usize == places.len() => v1::PutRecordsResultEntry {
-                        shard_id: shard_id(shard.index),
+                        shard_id: id.clone(),
                         sequence_number: seq(
                             &shard,
                             position(*index, first + sub as u32),

@@ -86,28 +86,44 @@ fn bits_at(v: &U192, lo: u32, n: u32) -> u64 {
     (out & mask) as u64
 }
 
-fn to_decimal(mut v: U192) -> String {
+/// Room for the decimal digits of any [`U192`] (2^192 < 10^58), with slack for the last chunk.
+const DECIMAL_BUF: usize = 4 * 19;
+
+/// Writes the decimal digits of `v` into the end of `buf` (no allocation: sequence numbers are
+/// printed once per record written) and returns where they start.
+fn write_decimal(mut v: U192, buf: &mut [u8; DECIMAL_BUF]) -> usize {
     // Peel off 19 decimal digits at a time (10^19 < 2^64): 3 chunks instead of 57 divisions.
     const CHUNK: u128 = 10_000_000_000_000_000_000;
-    let mut chunks: Vec<u64> = Vec::with_capacity(4);
-    while v != [0, 0, 0] {
+    let mut at = buf.len();
+    loop {
         let mut rem: u128 = 0;
         for i in (0..3).rev() {
             let cur = (rem << 64) | v[i] as u128;
             v[i] = (cur / CHUNK) as u64;
             rem = cur % CHUNK;
         }
-        chunks.push(rem as u64);
+        let leading = v == [0, 0, 0];
+        let mut c = rem as u64;
+        // A chunk below the leading one keeps its leading zeros (19 digits).
+        for _ in 0..19 {
+            at -= 1;
+            buf[at] = b'0' + (c % 10) as u8;
+            c /= 10;
+            if leading && c == 0 {
+                break;
+            }
+        }
+        if leading {
+            return at;
+        }
     }
-    let Some((last, rest)) = chunks.split_last() else {
-        return "0".to_string();
-    };
-    let mut out = String::with_capacity(60);
-    out.push_str(&last.to_string());
-    for c in rest.iter().rev() {
-        out.push_str(&format!("{c:019}"));
-    }
-    out
+}
+
+#[cfg(test)]
+fn to_decimal(v: U192) -> String {
+    let mut buf = [0u8; DECIMAL_BUF];
+    let at = write_decimal(v, &mut buf);
+    String::from_utf8(buf[at..].to_vec()).expect("ASCII digits")
 }
 
 fn from_decimal(s: &str) -> Option<U192> {
@@ -183,7 +199,9 @@ impl SequenceNumber {
 
 impl fmt::Display for SequenceNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&to_decimal(self.to_bits()))
+        let mut buf = [0u8; DECIMAL_BUF];
+        let at = write_decimal(self.to_bits(), &mut buf);
+        f.write_str(std::str::from_utf8(&buf[at..]).expect("ASCII digits"))
     }
 }
 
@@ -255,7 +273,42 @@ mod tests {
         }
     }
 
+    /// The obvious conversion: one digit per division of the whole number by ten.
+    fn reference_decimal(mut v: U192) -> String {
+        let mut digits = Vec::new();
+        loop {
+            let mut rem: u128 = 0;
+            for i in (0..3).rev() {
+                let cur = (rem << 64) | v[i] as u128;
+                v[i] = (cur / 10) as u64;
+                rem = cur % 10;
+            }
+            digits.push(b'0' + rem as u8);
+            if v == [0, 0, 0] {
+                break;
+            }
+        }
+        digits.reverse();
+        String::from_utf8(digits).expect("ASCII digits")
+    }
+
     proptest! {
+        #[test]
+        fn decimal_conversion_matches_the_reference(a in any::<u64>(), b in any::<u64>(), c in any::<u64>(), shift in 0u32..192) {
+            // Shifted right so that numbers of every length come up, not only 58-digit ones.
+            let mut v: U192 = [a, b, c];
+            for _ in 0..shift / 64 {
+                v = [v[1], v[2], 0];
+            }
+            let s = shift % 64;
+            if s > 0 {
+                v = [(v[0] >> s) | (v[1] << (64 - s)), (v[1] >> s) | (v[2] << (64 - s)), v[2] >> s];
+            }
+            let d = to_decimal(v);
+            prop_assert_eq!(&d, &reference_decimal(v));
+            prop_assert_eq!(from_decimal(&d), Some(v));
+        }
+
         #[test]
         fn round_trips(create in 0u64..(1 << 36), shard in any::<u32>(), index in 0u64..(1 << 48), sub in any::<u16>(), t in 0u64..(1 << 36)) {
             let s = SequenceNumber::new(create, shard, Position { index, sub }, t);
