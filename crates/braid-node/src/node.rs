@@ -1033,7 +1033,9 @@ fn read_shard(
             break;
         }
         for (index, _, payload) in chunk {
-            let entry: braid_raft::shard::ShardEntry = codec::decode(&payload).map_err(internal)?;
+            // Records stay in the read buffer (no copy per chunk).
+            let entry: braid_raft::shard::ShardEntry =
+                codec::decode_shared(&payload.into()).map_err(internal)?;
             assert_eq!(entry.log_id.index, index);
             if let EntryPayload::Normal(ShardRequest::Put {
                 arrival_ms,

@@ -480,7 +480,7 @@ where
             .read(index)
             .map_err(io_err)?
             .ok_or_else(|| io::Error::other(format!("log entry {index} missing")))?;
-        let e: Ent<C> = codec::decode(&bytes).map_err(io_err)?;
+        let e: Ent<C> = codec::decode_shared(&bytes.into()).map_err(io_err)?;
         assert_eq!(e.log_id.index, index, "entry stored under the wrong index");
         Ok(e)
     }
@@ -550,7 +550,7 @@ where
                 break;
             }
             for (index, _, bytes) in chunk {
-                let e: Ent<C> = codec::decode(&bytes).map_err(io_err)?;
+                let e: Ent<C> = codec::decode_shared(&bytes.into()).map_err(io_err)?;
                 assert_eq!(e.log_id.index, index);
                 next = index + 1;
                 out.push(e);

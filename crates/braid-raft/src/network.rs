@@ -278,7 +278,7 @@ fn fault_ignore_transfer_leader() -> bool {
 pub async fn serve<C, SM>(
     raft: &Raft<C, SM>,
     kind: RaftKind,
-    payload: &[u8],
+    payload: &bytes::Bytes,
 ) -> Result<Vec<u8>, String>
 where
     C: BraidTypeConfig,
@@ -286,7 +286,9 @@ where
 {
     Ok(match kind {
         RaftKind::AppendEntries | RaftKind::Heartbeat => {
-            let req: AppendEntriesRequest<C> = codec::decode(payload).map_err(|e| e.to_string())?;
+            // The entries keep their records in the received buffer (no copy).
+            let req: AppendEntriesRequest<C> =
+                codec::decode_shared(payload).map_err(|e| e.to_string())?;
             codec::encode(&fatal_only(raft.append_entries(req).await))
         }
         RaftKind::Vote => {

@@ -212,7 +212,10 @@ impl<'de> Deserialize<'de> for ChunkOwned {
                 f.write_str("a chunk of records")
             }
             fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<ChunkOwned, E> {
-                Ok(ChunkOwned(Bytes::copy_from_slice(v)))
+                // Inside `codec::decode_shared` a chunk is a slice of the buffer being decoded.
+                Ok(ChunkOwned(
+                    crate::codec::shared_slice(v).unwrap_or_else(|| Bytes::copy_from_slice(v)),
+                ))
             }
             fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<ChunkOwned, E> {
                 Ok(ChunkOwned(Bytes::from(v)))
