@@ -485,7 +485,7 @@ async fn kinesis_errors_over_grpc() {
     let everything = read_from(&c, &s2, T::TrimHorizon, None, None).await;
     let arrival_a = everything
         .iter()
-        .find(|r| r.data == &b"ts-a"[..])
+        .find(|r| r.data == b"ts-a"[..])
         .expect("ts-a in the shard")
         .approximate_arrival_timestamp_ms;
     for ts in [1, arrival_a, between, arrival_a + 1] {

@@ -80,8 +80,11 @@ struct Inner {
     /// The endpoint each node answers on, from ClusterStatus, and when it was asked; asked
     /// again only when a leader's node is missing from it, at most every
     /// `CLIENT_NODES_REFRESH_MS`.
-    nodes: Mutex<(Option<Instant>, Arc<HashMap<u64, usize>>)>,
+    nodes: Mutex<(Option<Instant>, NodeEndpoints)>,
 }
+
+/// Node id → index of the client endpoint that node answers on.
+type NodeEndpoints = Arc<HashMap<u64, usize>>;
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

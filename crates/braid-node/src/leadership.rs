@@ -280,7 +280,7 @@ impl Node {
                     && m.last_log_index
                         .unwrap_or(0)
                         .saturating_sub(matched.unwrap_or(0))
-                        <= braid_types::limits::RAFT_PAYLOAD_ENTRIES_MAX as u64 * 4
+                        <= braid_types::limits::RAFT_PAYLOAD_ENTRIES_MAX * 4
             };
             if !near {
                 continue;

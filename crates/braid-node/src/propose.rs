@@ -249,7 +249,7 @@ async fn ensure_lease(raft: &ShardRaft, lease: Duration) {
 /// acknowledged one, or this replica stopped leading. If that fails, openraft refuses the next
 /// entry and its callers retry through the router.
 async fn renew_lease(raft: &ShardRaft) {
-    let before = raft.metrics().borrow_watched().last_quorum_acked.clone();
+    let before = raft.metrics().borrow_watched().last_quorum_acked;
     raft.runtime_config().tick(true);
     if raft.trigger().heartbeat().await.is_err() {
         return;

@@ -239,7 +239,7 @@ pub fn error_from_answer(status: u16, body: &[u8]) -> ClientError {
     let v: Option<Value> = serde_json::from_slice(body).ok();
     let field = |k: &str| {
         v.as_ref()
-            .and_then(|v| v.get(k).or_else(|| v.get(&k.to_ascii_lowercase())))
+            .and_then(|v| v.get(k).or_else(|| v.get(k.to_ascii_lowercase())))
             .and_then(Value::as_str)
             .map(str::to_string)
     };
