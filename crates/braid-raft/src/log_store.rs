@@ -176,7 +176,10 @@ impl<C: BraidTypeConfig> Flusher<C> {
     }
 }
 
-/// A node-wide bound on the bytes all [`EntryCache`]s hold.
+/// A node-wide bound on the bytes all [`EntryCache`]s hold, counted as the entries' record
+/// bytes. A follower's entries are slices of the AppendEntries buffer they arrived in
+/// (`codec::decode_shared`), which stays allocated while any of them is cached: the memory
+/// behind a full cache can be up to about twice its count.
 pub struct CacheBudget {
     used: AtomicUsize,
     max: usize,
