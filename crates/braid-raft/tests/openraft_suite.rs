@@ -50,11 +50,13 @@ async fn log_store_and_state_machine_pass_openraft_suite() {
 /// openraft 0.10 goes on before an append is fsynced, so nothing this replica persists about its
 /// log may run ahead of the fsync: a committed id is persisted only once durable here, and a
 /// vote only after every earlier append is synced (openraft counts a saved vote as "all IO
-/// before it flushed"). A current-thread runtime keeps the flusher task from running until the
-/// test yields, so the appends below are written but not yet synced when checked.
-#[tokio::test(flavor = "current_thread")]
+/// before it flushed"). The segment log holds its fsyncs (`hold_syncs`, as a stalled disk
+/// would) so that the appends below are written but not durable while this is checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_about_the_log_is_persisted_ahead_of_its_fsync() {
     use openraft::storage::{IOFlushed, RaftLogStorage};
+    use openraft::RaftLogReader;
+    use std::time::Duration;
 
     let (_dir, mut store, _sm) = Builder.build().await.expect("build");
     let id = |i| braid_raft::LogId::new(braid_raft::leader_id(1, 1), i);
@@ -64,11 +66,21 @@ async fn nothing_about_the_log_is_persisted_ahead_of_its_fsync() {
             payload: openraft::EntryPayload::Blank,
         })
         .collect();
+    let log = store.segment_log().clone();
+    /// Releases the held fsyncs however the test ends: a runtime does not shut down while a
+    /// blocking task (the flusher's held fsync) runs.
+    struct Release(Arc<SegmentLog>);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            self.0.release_syncs();
+        }
+    }
+    let _release = Release(log.clone());
+    log.hold_syncs();
     store
         .append(entries, IOFlushed::noop())
         .await
         .expect("append");
-    let log = store.segment_log().clone();
     assert_eq!(log.synced_index(), None, "nothing synced yet");
 
     store.save_committed(Some(id(3))).await.expect("committed");
@@ -84,14 +96,25 @@ async fn nothing_about_the_log_is_persisted_ahead_of_its_fsync() {
     );
 
     let vote = braid_raft::Vote::new_committed(2, 1);
-    store.save_vote(&vote).await.expect("vote");
-    assert_eq!(
-        log.synced_index(),
-        Some(3),
-        "the appends before a vote are durable when it is"
+    let mut voter = store.clone();
+    let saving = tokio::spawn(async move { voter.save_vote(&vote).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !saving.is_finished(),
+        "a vote is not saved while the appends before it are not durable"
     );
+    assert_eq!(store.read_vote().await.expect("read vote"), None);
+
+    log.release_syncs();
+    tokio::time::timeout(Duration::from_secs(5), saving)
+        .await
+        .expect("the vote is saved once the log is synced")
+        .expect("task")
+        .expect("vote");
+    assert_eq!(log.synced_index(), Some(3));
+    assert_eq!(store.read_vote().await.expect("read vote"), Some(vote));
     let mut durable = store.durable();
-    tokio::time::timeout(std::time::Duration::from_secs(5), durable.wait_for(3))
+    tokio::time::timeout(Duration::from_secs(5), durable.wait_for(3))
         .await
         .expect("durable index published")
         .expect("flusher running");

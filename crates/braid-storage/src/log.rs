@@ -210,6 +210,8 @@ pub struct SegmentLog {
     fsyncs: AtomicU64,
     /// Fault injection: the next group-commit fsync fails (see [`SegmentLog::fail_next_sync`]).
     fail_next_sync: AtomicBool,
+    /// Test seam: fsyncs wait while set (see [`SegmentLog::hold_syncs`]).
+    syncs_held: AtomicBool,
 }
 
 const _: () = {
@@ -288,6 +290,7 @@ impl SegmentLog {
             purge_lock: Mutex::new(()),
             fsyncs: AtomicU64::new(0),
             fail_next_sync: AtomicBool::new(false),
+            syncs_held: AtomicBool::new(false),
         };
         log.recover()?;
         Ok(log)
@@ -689,7 +692,7 @@ impl SegmentLog {
             if st.synced_seq >= target {
                 return Ok(());
             }
-            if st.sync_in_flight {
+            if st.sync_in_flight || self.syncs_held.load(Ordering::SeqCst) {
                 st = self
                     .synced
                     .wait(st)
@@ -739,6 +742,21 @@ impl SegmentLog {
     /// without calling fsync; the log then refuses writes and syncs, as after a real one.
     pub fn fail_next_sync(&self) {
         self.fail_next_sync.store(true, Ordering::SeqCst);
+    }
+
+    /// Test seam: until [`release_syncs`](Self::release_syncs), every [`sync`](Self::sync) that
+    /// has entries to make durable waits (as behind a very slow disk), so a test can observe
+    /// what its callers do before their entries are durable.
+    pub fn hold_syncs(&self) {
+        self.syncs_held.store(true, Ordering::SeqCst);
+    }
+
+    /// Ends [`hold_syncs`](Self::hold_syncs): the waiting syncs go on.
+    pub fn release_syncs(&self) {
+        // Under the state lock, so that no sync checks the flag and then misses the wake-up.
+        let _st = self.lock();
+        self.syncs_held.store(false, Ordering::SeqCst);
+        self.synced.notify_all();
     }
 
     /// Index of the last durable entry (`None` if nothing stored is durable yet).
