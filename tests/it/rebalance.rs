@@ -3,28 +3,23 @@
 
 use std::time::Duration;
 
+use braid_client::{v1, Client};
 use braid_tests::cluster::{leader_counts, Cluster};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn leaders_rebalance_when_a_node_returns() {
-    let cluster = Cluster::start(3).await;
-    let client = cluster.client();
+/// Creates `stream` with 6 shards, waits until each node leads two of them, kills node 1 and
+/// waits until its shards are led elsewhere.
+async fn balanced_then_node_1_killed(cluster: &Cluster, client: &Client, stream: &str) {
     client
-        .create_stream("balance", 6)
+        .create_stream(stream, 6)
         .await
         .expect("create stream");
     client
-        .wait_active("balance", Duration::from_secs(60))
+        .wait_active(stream, Duration::from_secs(60))
         .await
         .expect("stream active");
     cluster
         .wait_status("two leaders per node", Duration::from_secs(60), |s| {
-            let c = leader_counts(s, "balance");
-            if c == vec![(1, 2), (2, 2), (3, 2)] {
-                Ok(())
-            } else {
-                Err(format!("leaders {c:?}"))
-            }
+            two_leaders_per_node(s, stream)
         })
         .await;
 
@@ -34,7 +29,7 @@ async fn leaders_rebalance_when_a_node_returns() {
             "node 1's shards led elsewhere",
             Duration::from_secs(60),
             |s| {
-                let c = leader_counts(s, "balance");
+                let c = leader_counts(s, stream);
                 let led: usize = c.iter().filter(|(id, _)| *id != 1).map(|(_, n)| n).sum();
                 if led == 6 {
                     Ok(())
@@ -44,6 +39,22 @@ async fn leaders_rebalance_when_a_node_returns() {
             },
         )
         .await;
+}
+
+fn two_leaders_per_node(s: &v1::ClusterStatusResponse, stream: &str) -> Result<(), String> {
+    let c = leader_counts(s, stream);
+    if c == vec![(1, 2), (2, 2), (3, 2)] {
+        Ok(())
+    } else {
+        Err(format!("leaders {c:?}"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leaders_rebalance_when_a_node_returns() {
+    let cluster = Cluster::start(3).await;
+    let client = cluster.client();
+    balanced_then_node_1_killed(&cluster, &client, "balance").await;
 
     cluster.restart(1);
     let started = std::time::Instant::now();
@@ -51,14 +62,7 @@ async fn leaders_rebalance_when_a_node_returns() {
         .wait_status(
             "leaders back to two per node",
             Duration::from_secs(90),
-            |s| {
-                let c = leader_counts(s, "balance");
-                if c == vec![(1, 2), (2, 2), (3, 2)] {
-                    Ok(())
-                } else {
-                    Err(format!("leaders {c:?}"))
-                }
-            },
+            |s| two_leaders_per_node(s, "balance"),
         )
         .await;
     println!(
@@ -84,41 +88,7 @@ async fn a_leader_whose_transfer_stalls_abdicates() {
     use braid_types::faults::IGNORE_TRANSFER_LEADER_ENV;
     let cluster = Cluster::start(3).await;
     let client = cluster.client();
-    client
-        .create_stream("stall", 6)
-        .await
-        .expect("create stream");
-    client
-        .wait_active("stall", Duration::from_secs(60))
-        .await
-        .expect("stream active");
-    cluster
-        .wait_status("two leaders per node", Duration::from_secs(60), |s| {
-            let c = leader_counts(s, "stall");
-            if c == vec![(1, 2), (2, 2), (3, 2)] {
-                Ok(())
-            } else {
-                Err(format!("leaders {c:?}"))
-            }
-        })
-        .await;
-
-    cluster.kill9(1);
-    cluster
-        .wait_status(
-            "node 1's shards led elsewhere",
-            Duration::from_secs(60),
-            |s| {
-                let c = leader_counts(s, "stall");
-                let led: usize = c.iter().filter(|(id, _)| *id != 1).map(|(_, n)| n).sum();
-                if led == 6 {
-                    Ok(())
-                } else {
-                    Err(format!("leaders {c:?}"))
-                }
-            },
-        )
-        .await;
+    balanced_then_node_1_killed(&cluster, &client, "stall").await;
 
     cluster.restart_with_env(1, &[(IGNORE_TRANSFER_LEADER_ENV, "1")]);
     let started = std::time::Instant::now();
@@ -126,14 +96,7 @@ async fn a_leader_whose_transfer_stalls_abdicates() {
         .wait_status(
             "leaders back to two per node (by elections)",
             Duration::from_secs(120),
-            |s| {
-                let c = leader_counts(s, "stall");
-                if c == vec![(1, 2), (2, 2), (3, 2)] {
-                    Ok(())
-                } else {
-                    Err(format!("leaders {c:?}"))
-                }
-            },
+            |s| two_leaders_per_node(s, "stall"),
         )
         .await;
     println!(

@@ -64,10 +64,15 @@ pub(crate) fn shared_slice(v: &[u8]) -> Option<Bytes> {
     SHARED.with(|s| {
         let s = s.borrow();
         let src = s.as_ref()?;
-        let start = src.as_ptr() as usize;
-        let at = v.as_ptr() as usize;
-        (at >= start && at + v.len() <= start + src.len()).then(|| src.slice_ref(v))
+        lies_within(src, v).then(|| src.slice_ref(v))
     })
+}
+
+/// Whether `v` is a part of `src`'s memory (not merely equal to a part of it).
+fn lies_within(src: &[u8], v: &[u8]) -> bool {
+    let start = src.as_ptr() as usize;
+    let at = v.as_ptr() as usize;
+    at >= start && at + v.len() <= start + src.len()
 }
 
 #[cfg(test)]
@@ -77,12 +82,8 @@ mod tests {
     #[test]
     fn shared_decoding_slices_the_source_and_plain_decoding_copies() {
         let encoded = Bytes::from(encode(&(7u32, serde_bytes::ByteBuf::from(vec![1u8; 64]))));
-        let inside = |b: &Bytes| {
-            let start = encoded.as_ptr() as usize;
-            let at = b.as_ptr() as usize;
-            at >= start && at + b.len() <= start + encoded.len()
-        };
-        // `Bytes` deserializes through `visit_borrowed_bytes` as the record chunks do.
+        let inside = |b: &Bytes| lies_within(&encoded, b);
+        // Decoded through `visit_bytes` as the record chunks are.
         struct Chunk(Bytes);
         impl<'de> serde::Deserialize<'de> for Chunk {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -433,7 +433,8 @@ where
     C: BraidTypeConfig,
     C::D: EntryTimestamp,
 {
-    /// Opens the group's log. Must run inside a tokio runtime (it spawns the flusher task).
+    /// Opens the group's log. Appends must run inside a tokio runtime (they start fsyncs on its
+    /// blocking pool).
     pub fn open(
         log: Arc<SegmentLog>,
         meta: MetaStore,
